@@ -1,0 +1,1 @@
+"""Segscope benchmarks: `python -m bench` prints figures and ratios measured in one run."""

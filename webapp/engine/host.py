@@ -1,0 +1,76 @@
+"""One host's rule tables (iptables, ip6tables, ipset, nftables) loaded and ready to explain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from collectors.errors import ParseWarning
+from collectors.iptables import parse_iptables_save
+from webapp.engine.compile import CompiledRuleset, compile_ruleset
+from webapp.engine.evaluate import BaseChain, explain, iptables_base_chains
+from webapp.engine.explanation import Explanation
+from webapp.engine.matches import SetLookup
+from webapp.engine.packet import Packet
+
+
+@dataclass(slots=True)
+class HostRules:
+    """Compiled tables of both families plus nft base chains; `explain` picks by packet family."""
+
+    iptables: dict[int, CompiledRuleset] = field(default_factory=dict)
+    nft_chains: dict[int, list[BaseChain]] = field(default_factory=dict)
+    warnings: list[ParseWarning] = field(default_factory=list)
+    unmodelled: dict[str, int] = field(default_factory=dict)
+    local_addresses: frozenset[int] | None = None
+
+    def base_chains(self, family: int) -> list[BaseChain]:
+        chains: list[BaseChain] = list(self.nft_chains.get(family, []))
+        if family in self.iptables:
+            chains.extend(iptables_base_chains(self.iptables[family]))
+        return chains
+
+    def explain(self, packet: Packet, hook: str = "INPUT", trace: bool = True) -> Explanation:
+        """Verdict and trace for one packet on this host."""
+        return explain(self.base_chains(packet.family), packet, hook,
+                       self.local_addresses, trace)
+
+
+def load_host(iptables: str | None = None, ip6tables: str | None = None,
+              ipset: str | None = None, nft_json: str | None = None,
+              names: Sequence[str] = ("iptables-save", "ip6tables-save", "ipset-save", "nft.json"),
+              local_addresses: frozenset[int] | None = None) -> HostRules:
+    """Parse and compile whatever dumps a host gave; a malformed one raises ParseError."""
+    host = HostRules(local_addresses=local_addresses)
+    sets = _load_sets(ipset, names[2], host) if ipset is not None else None
+    for text, name, default_family in ((iptables, names[0], None), (ip6tables, names[1], 6)):
+        if text is None:
+            continue
+        ruleset = parse_iptables_save(text, name).check()
+        compiled = compile_ruleset(ruleset, sets, family=default_family)
+        if compiled.family in host.iptables:
+            raise ValueError(f"{name}: a second IPv{compiled.family} rule set for one host")
+        host.iptables[compiled.family] = compiled
+        host.warnings.extend(compiled.warnings)
+        for module, count in compiled.unmodelled.items():
+            host.unmodelled[module] = host.unmodelled.get(module, 0) + count
+    if nft_json is not None:
+        _load_nft(nft_json, names[3], host, sets)
+    return host
+
+
+def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
+    from webapp.engine.ipsets import load_set_lookup
+
+    lookup, warnings = load_set_lookup(text, name)
+    host.warnings.extend(warnings)
+    return lookup
+
+
+def _load_nft(text: str, name: str, host: HostRules, sets: SetLookup | None) -> None:
+    from webapp.engine.nft_eval import nft_base_chains_from_json
+
+    chains, warnings = nft_base_chains_from_json(text, name)
+    for family, base in chains.items():
+        host.nft_chains.setdefault(family, []).extend(base)
+    host.warnings.extend(warnings)

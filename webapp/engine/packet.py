@@ -1,0 +1,148 @@
+"""The packet a verdict is asked for, and the state it carries while it crosses a host."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from webapp.engine.values import PROTOCOLS, TCP_FLAGS, ValueParseError, parse_address
+
+HOOKS = ("INPUT", "FORWARD", "OUTPUT")
+CT_STATES = ("NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED")
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """The first packet of a flow as it reaches a host (fields as in the probe JSON)."""
+
+    src: str
+    dst: str
+    proto: str = "tcp"
+    sport: int | None = None
+    dport: int | None = None
+    icmp_type: int = 8
+    icmp_code: int = 0
+    in_iface: str | None = None
+    out_iface: str | None = None
+    ct_state: str = "NEW"
+    mark: int = 0
+    tcp_flags: str | None = None
+    ttl: int = 64
+    src_mac: str | None = None
+    id: Any = None
+
+    def __post_init__(self) -> None:
+        try:
+            src = ipaddress.ip_address(self.src)
+            dst = ipaddress.ip_address(self.dst)
+        except ValueError as exc:
+            raise ValueParseError(f"probe {self.id!r}: {exc}") from None
+        if src.version != dst.version:
+            raise ValueParseError(f"probe {self.id!r}: src and dst are of different families")
+        if self.ct_state.upper() not in CT_STATES:
+            raise ValueParseError(f"probe {self.id!r}: unknown ct_state {self.ct_state!r}")
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.src else 4
+
+    @property
+    def proto_number(self) -> int:
+        name = str(self.proto).lower()
+        if name.isdigit():
+            return int(name)
+        if name == "icmp" and self.family == 6:
+            return 58
+        if name not in PROTOCOLS:
+            raise ValueParseError(f"probe {self.id!r}: unknown proto {self.proto!r}")
+        return PROTOCOLS[name]
+
+    @property
+    def tcp_flag_bits(self) -> int:
+        if self.tcp_flags is None:
+            return TCP_FLAGS["SYN"] if self.ct_state.upper() == "NEW" else TCP_FLAGS["ACK"]
+        bits = 0
+        for name in self.tcp_flags.upper().replace("|", ",").split(","):
+            if name:
+                bits |= TCP_FLAGS[name.strip()]
+        return bits
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Packet:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            names = ", ".join(unknown)
+            raise ValueParseError(f"probe {data.get('id')!r}: unknown field(s) {names}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ValueParseError(f"probe {data.get('id')!r}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__
+                if getattr(self, f) is not None}
+
+
+@dataclass(slots=True)
+class PacketState:
+    """Mutable view of a packet during evaluation: NAT, MARK, conntrack and TTL change it."""
+
+    family: int
+    src: int | None
+    dst: int | None
+    proto: int
+    sport: int | None
+    dport: int | None
+    icmp_type: int | None
+    icmp_code: int | None
+    in_iface: str | None
+    out_iface: str | None
+    ct_state: str
+    mark: int
+    ctmark: int
+    tcp_flags: int
+    ttl: int
+    src_mac: str | None
+    hook: str
+    # Before conntrack (the raw table) a packet has no connection yet: state matches see INVALID.
+    ct_attached: bool = False
+    untracked: bool = False
+    dnat_done: bool = False
+    snat_done: bool = False
+    orig_src: int | None = None
+    orig_dst: int | None = None
+    orig_sport: int | None = None
+    orig_dport: int | None = None
+    local_addresses: frozenset[int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_packet(cls, packet: Packet, hook: str,
+                    local_addresses: frozenset[int] | None = None) -> PacketState:
+        family, src = parse_address(packet.src)
+        _, dst = parse_address(packet.dst)
+        proto = packet.proto_number
+        has_ports = proto in (6, 17, 132, 136, 33)
+        is_icmp = proto in (1, 58)
+        return cls(
+            family=family, src=src, dst=dst, proto=proto,
+            sport=packet.sport if has_ports else None,
+            dport=packet.dport if has_ports else None,
+            icmp_type=packet.icmp_type if is_icmp else None,
+            icmp_code=packet.icmp_code if is_icmp else None,
+            in_iface=packet.in_iface, out_iface=packet.out_iface,
+            ct_state=packet.ct_state.upper(), mark=packet.mark, ctmark=0,
+            tcp_flags=packet.tcp_flag_bits if proto == 6 else 0, ttl=packet.ttl,
+            src_mac=packet.src_mac, hook=hook,
+            orig_src=src, orig_dst=dst, orig_sport=packet.sport, orig_dport=packet.dport,
+            local_addresses=local_addresses,
+        )
+
+    def copy(self) -> PacketState:
+        clone = PacketState.__new__(PacketState)
+        for name in PacketState.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.extra = dict(self.extra)
+        return clone
