@@ -9,7 +9,7 @@ CORPUS ?= ../shared/corpus
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv lint test corpus demo bench clean
+.PHONY: venv lint test corpus corpus-report demo bench clean
 
 venv: $(STAMP)
 
@@ -29,13 +29,14 @@ test corpus: export REDIS_URL ?= $(TEST_REDIS_URL)
 test: lint
 	$(VENV)/bin/pytest -m "not corpus"
 
-# Until some test carries the marker there is nothing to run, which is not a failure.
 corpus: $(STAMP)
 	@test -d "$(CORPUS)" || { echo "error: corpus not found at $(CORPUS) (set CORPUS=DIR)" >&2; exit 1; }
-	@rc=0; $(VENV)/bin/pytest -q -m corpus --collect-only >/dev/null 2>&1 || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make corpus: no test is marked corpus yet"; exit 0; fi; \
-	echo "pytest -m corpus"; \
 	SEGSCOPE_CORPUS="$(abspath $(CORPUS))" $(VENV)/bin/pytest -m corpus
+
+# Per file: rules, chains, sets and what Segscope does not model (never fails on one bad file).
+corpus-report: $(STAMP)
+	@test -d "$(CORPUS)" || { echo "error: corpus not found at $(CORPUS) (set CORPUS=DIR)" >&2; exit 1; }
+	-$(VENV)/bin/segscope report "$(CORPUS)/iptables" "$(CORPUS)/ipset" "$(CORPUS)/nftables"
 
 # The demo is the embedded mode: SQLite, in-memory channel layer, eager Celery.
 demo: $(STAMP)

@@ -28,5 +28,5 @@ def corpus_dir() -> Path:
     """The real captured inputs: $SEGSCOPE_CORPUS, else ../shared/corpus beside the repo."""
     path = Path(os.environ.get("SEGSCOPE_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))
     if not path.is_dir():
-        pytest.skip(f"corpus not found at {path}")
+        pytest.fail(f"corpus not found at {path} (set SEGSCOPE_CORPUS)")
     return path

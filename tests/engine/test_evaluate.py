@@ -198,3 +198,19 @@ def test_the_index_gives_the_same_answers_as_a_scan_on_a_long_chain():
         for port in (5, 6, 1000 + i, 1001 + i):
             packet = Packet(src=f"10.0.{i}.9", dst="192.0.2.1", sport=1, dport=port)
             assert host.explain(packet).decided_by == explain(scan, packet).decided_by
+
+
+def test_conntrack_finds_a_lone_fin_or_a_syn_ack_invalid_but_picks_up_a_plain_ack():
+    host = host_from("-A INPUT -m state --state NEW -j ACCEPT\n"
+                     "-A INPUT -m state --state INVALID -j REJECT\n")
+    assert ask(host).verdict == "ACCEPT"
+    assert ask(host, tcp_flags="ACK").verdict == "ACCEPT"
+    assert ask(host, tcp_flags="FIN").verdict == "REJECT"
+    assert ask(host, tcp_flags="SYN,ACK").verdict == "REJECT"
+    assert ask(host, tcp_flags="SYN,FIN").verdict == "REJECT"
+
+
+def test_an_icmp_reply_without_a_connection_is_invalid():
+    host = host_from("-A INPUT -m conntrack --ctstate NEW -j ACCEPT\n")
+    assert ask(host, proto="icmp", icmp_type=8).verdict == "ACCEPT"
+    assert ask(host, proto="icmp", icmp_type=0).verdict == "DROP"

@@ -317,7 +317,7 @@ def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[Compil
     def check(state: PacketState) -> bool | None:
         if state_check is not None and not state_check(state):
             return False
-        if state.untracked or not state.ct_attached:
+        if state.untracked or not state.ct_attached or state.ct_state == "INVALID":
             return has_state
         result: bool | None = True
         for other in others:

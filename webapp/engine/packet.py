@@ -85,6 +85,33 @@ class Packet:
                 if getattr(self, f) is not None}
 
 
+# TCP flag combinations conntrack accepts (PSH, ECE and CWR ignored), as in nf_conntrack_proto_tcp.
+_VALID_TCP_FLAGS = frozenset({0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30})
+# ICMP types that can open a connection (echo, timestamp, info, address mask requests).
+_ICMP_NEW = {1: frozenset({8, 13, 15, 17}), 58: frozenset({128, 139})}
+# ICMPv6 neighbour discovery and MLD are never tracked.
+_ICMPV6_UNTRACKED = frozenset({130, 131, 132, 133, 134, 135, 136, 137, 143})
+
+
+def initial_ct_state(packet: Packet, proto: int) -> str:
+    """The state conntrack gives a packet said to be NEW: the kernel finds some first packets
+    invalid (a lone FIN, RST or SYN+ACK; ICMP replies and errors without a connection)."""
+    state = packet.ct_state.upper()
+    if state != "NEW":
+        return state
+    if proto == 6:
+        flags = packet.tcp_flag_bits & ~0xC8  # PSH, ECE, CWR do not count
+        if flags not in _VALID_TCP_FLAGS:
+            return "INVALID"
+        # From no connection only SYN opens one; a plain ACK is picked up mid-stream (loose).
+        return "NEW" if flags in (0x02, 0x22, 0x10, 0x30) else "INVALID"
+    if proto in _ICMP_NEW:
+        if proto == 58 and packet.icmp_type in _ICMPV6_UNTRACKED:
+            return "UNTRACKED"
+        return "NEW" if packet.icmp_type in _ICMP_NEW[proto] else "INVALID"
+    return state
+
+
 @dataclass(slots=True)
 class PacketState:
     """Mutable view of a packet during evaluation: NAT, MARK, conntrack and TTL change it."""
@@ -133,12 +160,16 @@ class PacketState:
             icmp_type=packet.icmp_type if is_icmp else None,
             icmp_code=packet.icmp_code if is_icmp else None,
             in_iface=packet.in_iface, out_iface=packet.out_iface,
-            ct_state=packet.ct_state.upper(), mark=packet.mark, ctmark=0,
+            ct_state=initial_ct_state(packet, proto), mark=packet.mark, ctmark=0,
             tcp_flags=packet.tcp_flag_bits if proto == 6 else 0, ttl=packet.ttl,
             src_mac=packet.src_mac, hook=hook,
             orig_src=src, orig_dst=dst, orig_sport=packet.sport, orig_dport=packet.dport,
             local_addresses=local_addresses,
         )
+
+    def __post_init__(self) -> None:
+        if self.ct_state == "UNTRACKED":
+            self.untracked = True
 
     def copy(self) -> PacketState:
         clone = PacketState.__new__(PacketState)
