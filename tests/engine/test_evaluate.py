@@ -214,3 +214,9 @@ def test_an_icmp_reply_without_a_connection_is_invalid():
     host = host_from("-A INPUT -m conntrack --ctstate NEW -j ACCEPT\n")
     assert ask(host, proto="icmp", icmp_type=8).verdict == "ACCEPT"
     assert ask(host, proto="icmp", icmp_type=0).verdict == "DROP"
+
+
+def test_a_local_address_is_not_also_unicast():
+    host = host_from("-A INPUT -m addrtype --dst-type UNICAST -j ACCEPT\n")
+    assert ask(host).verdict == "DROP"
+    assert ask(host, hook="FORWARD").verdict == "DROP"  # FORWARD policy, rule is on INPUT

@@ -413,8 +413,8 @@ def _addrtype(match: Match, family: int, sets: SetLookup | None) -> list[Compile
             kind = address_type(state, f)
             if kind is None:
                 return None
-            kinds = {kind, "UNICAST"} if kind == "LOCAL" else {kind}
-            return bool(kinds & w) != neg
+            # The kernel gives a local address the type LOCAL only, never UNICAST as well.
+            return (kind in w) != neg
 
         checks.append(CompiledCheck(check, opt, match))
     return checks
