@@ -220,3 +220,31 @@ def test_a_local_address_is_not_also_unicast():
     host = host_from("-A INPUT -m addrtype --dst-type UNICAST -j ACCEPT\n")
     assert ask(host).verdict == "DROP"
     assert ask(host, hook="FORWARD").verdict == "DROP"  # FORWARD policy, rule is on INPUT
+
+
+SETS = """create web hash:ip,port family inet hashsize 1024 maxelem 65536
+add web 192.0.2.10,tcp:443
+create office hash:net family inet hashsize 1024 maxelem 65536
+add office 198.51.100.0/24
+add office 198.51.100.128/25 nomatch
+create trusted list:set size 8
+add trusted office
+"""
+
+
+def test_set_lookups_take_each_dimension_from_its_flag():
+    host = host_from("-A INPUT -m set --match-set web dst,dst -j ACCEPT\n", ipset=SETS)
+    assert ask(host, dport=443).verdict == "ACCEPT"
+    assert ask(host, dport=80).verdict == "DROP"
+    assert ask(host, dport=443, proto="udp").verdict == "DROP"
+
+
+def test_a_list_set_answers_through_its_member_sets_with_nomatch_entries():
+    host = host_from("-A INPUT -m set --match-set trusted src -j ACCEPT\n", ipset=SETS)
+    assert ask(host, src="198.51.100.7").verdict == "ACCEPT"
+    assert ask(host, src="198.51.100.200").verdict == "DROP"
+
+
+def test_a_set_missing_from_the_dump_makes_the_verdict_depend_on_it():
+    host = host_from("-A INPUT -m set --match-set nowhere src -j ACCEPT\n", ipset=SETS)
+    assert ask(host).verdict == "UNKNOWN"

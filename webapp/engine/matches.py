@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collectors.iptables import Match, Option
 from webapp.engine.packet import PacketState
+from webapp.engine.setlookup import NO_MAC, Endpoint, SetLookup
 from webapp.engine.values import (
     PORT_PROTOCOLS,
     ValueParseError,
@@ -42,16 +43,6 @@ class CompiledCheck:
             neg = "! " if self.text.negated else ""
             return f"{neg}-{self.text.name[0]} {self.text.value}".rstrip()
         return _describe(self.module, self.text)
-
-
-class SetLookup:
-    """What the evaluator needs from ipsets: the dimensions of a set and a three-valued lookup."""
-
-    def dimensions(self, name: str) -> tuple[str, ...] | None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def lookup(self, name: str, values: Sequence[object]) -> bool | None:  # pragma: no cover
-        raise NotImplementedError
 
 
 def _negate(check: Check, negated: bool) -> Check:
@@ -490,6 +481,7 @@ def _absent_header(match: Match, family: int, sets: SetLookup | None) -> list[Co
 @_module("set")
 def _set(match: Match, family: int, sets: SetLookup | None) -> list[CompiledCheck]:
     checks = []
+    return_nomatch = match.option("return-nomatch") is not None
     for opt in match.options:
         if opt.name in ("match-set", "set"):
             if len(opt.args) != 2:
@@ -497,8 +489,8 @@ def _set(match: Match, family: int, sets: SetLookup | None) -> list[CompiledChec
             name, flags = opt.args[0], tuple(opt.args[1].split(","))
             if any(f not in ("src", "dst") for f in flags):
                 raise ValueParseError(f"bad set flags {opt.args[1]!r}")
-            checks.append(CompiledCheck(_set_check(name, flags, opt.negated, sets),
-                                        opt, match))
+            checks.append(CompiledCheck(
+                _set_check(name, flags, opt.negated, return_nomatch, sets), opt, match))
         elif opt.name in ("return-nomatch", "update-counters", "update-subcounters"):
             continue
         else:
@@ -506,37 +498,30 @@ def _set(match: Match, family: int, sets: SetLookup | None) -> list[CompiledChec
     return checks
 
 
-def _set_check(name: str, flags: tuple[str, ...], negated: bool,
+def _set_check(name: str, flags: tuple[str, ...], negated: bool, return_nomatch: bool,
                sets: SetLookup | None) -> Check:
-    dims = sets.dimensions(name) if sets is not None else None
-    if sets is None or dims is None:
+    if sets is None or sets.dimensions(name) is None:
         return lambda state: None  # the set's content is not known
-    pairs = list(zip(dims, flags, strict=False))
-
-    def values(state: PacketState) -> list[object]:
-        out: list[object] = []
-        for kind, flag in pairs:
-            if kind in ("ip", "net"):
-                out.append((state.family, state.src if flag == "src" else state.dst))
-            elif kind == "port":
-                out.append((state.proto, _port_value(state, flag)))
-            elif kind == "iface":
-                out.append(state.in_iface if flag == "src" else state.out_iface)
-            elif kind == "mark":
-                out.append(state.mark)
-            elif kind == "mac":
-                out.append(state.src_mac if flag == "src" else None)
-            else:
-                out.append(None)
-        return out
-
     lookup = sets.lookup
 
     def check(state: PacketState) -> bool | None:
-        found = lookup(name, values(state))
+        # One side of the packet per flag; each set type (list:set members too) takes the
+        # fields it needs from it.
+        found = lookup(name, [_endpoint(state, flag) for flag in flags], return_nomatch)
         return None if found is None else found != negated
 
     return check
+
+
+def _endpoint(state: PacketState, flag: str) -> Endpoint:
+    src = flag == "src"
+    if state.hook == "OUTPUT" and state.extra.get("at") == "OUTPUT":
+        mac: str | None = NO_MAC  # a locally generated packet has no MAC header yet
+    else:
+        mac = state.src_mac if src else None
+    return Endpoint(address=(state.family, state.src if src else state.dst),
+                    port=(state.proto, _port_value(state, flag)), mac=mac,
+                    iface=state.in_iface if src else state.out_iface, mark=state.mark)
 
 
 def _port_value(state: PacketState, flag: str) -> int | None:
