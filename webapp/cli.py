@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from collectors.agent import add_agent_parser
 from collectors.errors import ParseError
 from webapp.engine.explanation import Explanation
 from webapp.engine.host import HostRules, load_host
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="files or directories (searched recursively)")
     report.add_argument("--json", action="store_true", help="one JSON object per file")
     report.set_defaults(handler=_report)
+    add_agent_parser(commands)
     return parser
 
 

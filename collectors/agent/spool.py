@@ -1,0 +1,158 @@
+"""Requests kept on disk while the server cannot take them, and the backoff between attempts.
+
+One file per request, named by a sequence number (000000000042.json), written to a hidden
+temporary file, flushed and renamed into place, so that a crash leaves either the whole request
+or nothing. Files are replayed in sequence order and removed once the server has answered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collectors.agent.protocol import Request
+
+log = logging.getLogger("segscope.agent")
+
+REJECTED = "rejected"
+REJECTED_KEEP = 100  # rejected requests kept for inspection; older ones are removed
+_ENTRY = re.compile(r"^(\d{12})\.json$")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old content or the new, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    """A spooled request and the sequence number its file is named by."""
+
+    seq: int
+    path: Path
+
+    def load(self) -> Request:
+        data: Any = json.loads(self.path.read_text(encoding="utf-8"))
+        return Request.from_dict(data)
+
+
+class Spool:
+    """The spool directory: appends in sequence order, replays oldest first, sets rejects aside.
+
+    Only one agent may use a directory at a time (the command line holds a lock on it), so the
+    sequence numbers are kept in memory after one scan of the directory.
+    """
+
+    def __init__(self, directory: Path, clean: bool = True) -> None:
+        self.directory = directory
+        self.rejected_dir = directory / REJECTED
+        self._pending = sorted(self._scan(directory))
+        self._next = max([0, *self._pending, *self._scan(self.rejected_dir)]) + 1
+        if clean and directory.is_dir():
+            for stale in directory.glob(".*.tmp"):
+                # A write that a crash interrupted; its request was never counted as spooled.
+                stale.unlink()
+
+    @staticmethod
+    def _scan(directory: Path) -> Iterator[int]:
+        if directory.is_dir():
+            for name in os.listdir(directory):
+                match = _ENTRY.match(name)
+                if match:
+                    yield int(match.group(1))
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def entries(self) -> list[SpoolEntry]:
+        """The spooled requests, oldest first."""
+        return [SpoolEntry(seq, self._path(seq)) for seq in self._pending]
+
+    def add(self, request: Request) -> int:
+        """Append a request; return its sequence number."""
+        seq = self._take_seq()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._path(seq), _encode(request))
+        self._pending.append(seq)
+        return seq
+
+    def remove(self, entry: SpoolEntry) -> None:
+        """Forget a request the server has answered."""
+        entry.path.unlink()
+        self._pending.remove(entry.seq)
+
+    def reject(self, entry: SpoolEntry) -> Path:
+        """Move a spooled request the server refused to rejected/; return where it went."""
+        target = self._rejected_target(entry.seq)
+        os.replace(entry.path, target)
+        self._pending.remove(entry.seq)
+        self._prune_rejected()
+        return target
+
+    def reject_new(self, request: Request) -> Path:
+        """Keep a request that was never spooled but that the server refused in rejected/."""
+        target = self._rejected_target(self._take_seq())
+        write_atomic(target, _encode(request))
+        self._prune_rejected()
+        return target
+
+    def _take_seq(self) -> int:
+        seq = self._next
+        self._next += 1
+        return seq
+
+    def _path(self, seq: int) -> Path:
+        return self.directory / f"{seq:012d}.json"
+
+    def _rejected_target(self, seq: int) -> Path:
+        self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        return self.rejected_dir / f"{seq:012d}.json"
+
+    def _prune_rejected(self) -> None:
+        for seq in sorted(self._scan(self.rejected_dir))[:-REJECTED_KEEP]:
+            (self.rejected_dir / f"{seq:012d}.json").unlink()
+
+
+def _encode(request: Request) -> bytes:
+    return json.dumps(request.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: after the n-th failure in a row, wait between half and
+    all of min(cap, base * 2**(n-1)) seconds; a success starts over."""
+
+    base: float = 1.0
+    cap: float = 300.0
+    random: Callable[[], float] = field(default=random.random)
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        """Count one more failure and return how long to wait before the next attempt."""
+        ceiling = min(self.cap, self.base * 2.0 ** min(self.failures, 64))
+        self.failures += 1
+        return ceiling * (0.5 + 0.5 * self.random())
+
+    def reset(self) -> None:
+        self.failures = 0
