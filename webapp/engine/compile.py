@@ -169,7 +169,7 @@ def compile_ruleset(ruleset: Ruleset, sets: SetLookup | None = None,
     for table in ruleset.tables.values():
         chains: dict[str, CompiledChain] = {}
         for chain in table.chains.values():
-            rules = [_compile_rule(rule, family, sets, table.chains, compiled)
+            rules = [_compile_rule(rule, family, sets, table.chains, compiled, ruleset.legacy)
                      for rule in chain.rules]
             index = (ChainIndex(rules, family)
                      if use_index and len(rules) >= INDEX_MIN_RULES else None)
@@ -180,7 +180,7 @@ def compile_ruleset(ruleset: Ruleset, sets: SetLookup | None = None,
 
 
 def _compile_rule(rule: Rule, family: int, sets: SetLookup | None, chains: Mapping[str, object],
-                  compiled: CompiledRuleset) -> CompiledRule:
+                  compiled: CompiledRuleset, legacy: bool = False) -> CompiledRule:
     """Checks for every condition of a rule. A value that cannot be read (an anonymised address,
     a typo) makes that condition unknown and adds a warning: it is never guessed."""
     spec = rule.spec
@@ -202,7 +202,7 @@ def _compile_rule(rule: Rule, family: int, sets: SetLookup | None, chains: Mappi
         if not is_modelled(match):
             compiled.unmodelled[match.module] = compiled.unmodelled.get(match.module, 0) + 1
         try:
-            checks.extend(compile_match(match, family, sets))
+            checks.extend(compile_match(match, family, sets, legacy))
             dport = _indexable_dport(match)
         except ValueParseError as exc:
             _warn(compiled, rule, f"-m {match.module}: {exc}")

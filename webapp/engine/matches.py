@@ -117,9 +117,65 @@ def _state_in(wanted: int) -> Check:
     return lambda state: bool(_state_bits(state) & wanted)
 
 
-def _ct_status_in(names: frozenset[str]) -> Check:
-    # A connection's first packet is not yet confirmed, assured, expected or replied to.
-    return lambda state: ("NONE" in names) if state.ct_state == "NEW" else None
+# Status bits of the connection a packet belongs to, by its state: a first packet's entry is
+# not yet confirmed, replied to or assured; an established one has seen a reply and is in the
+# table; a related one came from an expectation. Whether it is ASSURED is not known.
+_CT_STATUS = {"NEW": frozenset(), "ESTABLISHED": frozenset({"SEEN_REPLY", "CONFIRMED"}),
+              "RELATED": frozenset({"EXPECTED"})}
+
+
+def _ct_status_in(names: frozenset[str], legacy: bool) -> Check:
+    """`--ctstatus`: any named bit set. NONE is an empty mask, which legacy xt_conntrack skips
+    (always true) and iptables-nft turns into `ct status & 0 != 0` (never true)."""
+    wanted = names - {"NONE"}
+    none_result = legacy
+
+    def check(state: PacketState) -> bool | None:
+        if "NONE" in names and not wanted:
+            return none_result
+        bits = _CT_STATUS.get(state.ct_state, frozenset())
+        if bits & wanted:
+            return True
+        if "ASSURED" in wanted and state.ct_state == "ESTABLISHED":
+            return None
+        return False
+
+    return check
+
+
+def _ct_port(field: str) -> Callable[[PacketState], int | None]:
+    """A port of the conntrack tuple: ICMP keeps type<<8|code where ports are, and the echo id
+    (not in a probe) where the source port is; protocols without ports keep 0."""
+    reply = field.startswith("repl")
+    source = field.endswith("src")
+
+    def value(state: PacketState) -> int | None:
+        if state.proto in PORT_PROTOCOLS:
+            if reply:  # the reply tuple swaps ends and carries the translated destination
+                return state.dport if source else state.sport
+            return state.orig_sport if source else state.orig_dport
+        if state.proto in (1, 58):
+            if source or state.icmp_type is None:
+                return None  # the echo id
+            icmp_type = _ICMP_REPLY.get(state.icmp_type, state.icmp_type) if reply \
+                else state.icmp_type
+            return (icmp_type << 8) | (state.icmp_code or 0)
+        return 0
+
+    return value
+
+
+_ICMP_REPLY = {8: 0, 13: 14, 15: 16, 17: 18, 128: 129}
+
+
+def _ct_port_check(field: str, low: int, high: int, negated: bool) -> Check:
+    value_of = _ct_port(field)
+
+    def check(state: PacketState) -> bool | None:
+        value = value_of(state)
+        return None if value is None else (low <= value <= high) != negated
+
+    return check
 
 
 def _mark_is(field: str, value: int, mask: int) -> Check:
@@ -267,8 +323,8 @@ def _state(match: Match, family: int, sets: SetLookup | None) -> list[CompiledCh
     return checks
 
 
-@_module("conntrack")
-def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[CompiledCheck]:
+def _conntrack(match: Match, family: int, sets: SetLookup | None,
+               legacy: bool = False) -> list[CompiledCheck]:
     has_state = match.option("ctstate") is not None
     others: list[CompiledCheck] = []
     state_check: Check | None = None
@@ -285,11 +341,9 @@ def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[Compil
             others.append(CompiledCheck(address_check(field, opt.value, opt.negated, family),
                                         opt, match))
         elif opt.name in ("ctorigsrcport", "ctorigdstport", "ctreplsrcport", "ctrepldstport"):
-            field = {"ctorigsrcport": "orig_sport", "ctorigdstport": "orig_dport",
-                     "ctreplsrcport": "dport", "ctrepldstport": "sport"}[opt.name]
+            low, high = parse_port_range(opt.value)
             others.append(CompiledCheck(
-                port_check(field, (parse_port_range(opt.value),), opt.negated),
-                opt, match))
+                _ct_port_check(opt.name[2:-4], low, high, opt.negated), opt, match))
         elif opt.name == "ctdir":
             original = opt.value.upper() == "ORIGINAL"
             # Segscope evaluates packets in the direction that opened the connection.
@@ -298,8 +352,7 @@ def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[Compil
         elif opt.name == "ctstatus":
             names = set(opt.value.upper().split(","))
             others.append(CompiledCheck(
-                _negate(_ct_status_in(frozenset(names)), opt.negated),
-                opt, match))
+                _negate(_ct_status_in(frozenset(names), legacy), opt.negated), opt, match))
         else:
             others.append(_unknown(match, opt))
 
@@ -308,7 +361,7 @@ def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[Compil
     def check(state: PacketState) -> bool | None:
         if state_check is not None and not state_check(state):
             return False
-        if state.untracked or not state.ct_attached or state.ct_state == "INVALID":
+        if not state.has_connection:
             return has_state
         result: bool | None = True
         for other in others:
@@ -320,6 +373,9 @@ def _conntrack(match: Match, family: int, sets: SetLookup | None) -> list[Compil
         return result
 
     return [CompiledCheck(check, match)]
+
+
+MATCH_BUILDERS["conntrack"] = _conntrack
 
 
 @_module("comment")
@@ -336,9 +392,16 @@ def _mark(match: Match, family: int, sets: SetLookup | None) -> list[CompiledChe
             checks.append(_unknown(match, opt))
             continue
         value, mask = parse_mark(opt.value)
-        checks.append(CompiledCheck(
-            _negate(_mark_is(field, value, mask), opt.negated), opt, match))
+        check = _negate(_mark_is(field, value, mask), opt.negated)
+        if field == "ctmark":
+            check = _with_connection(check)
+        checks.append(CompiledCheck(check, opt, match))
     return checks
+
+
+def _with_connection(check: Check) -> Check:
+    """A connection-mark test fails, negated or not, on a packet without a connection."""
+    return lambda state: check(state) if state.has_connection else False
 
 
 @_module("iprange")
@@ -521,7 +584,17 @@ def _endpoint(state: PacketState, flag: str) -> Endpoint:
         mac = state.src_mac if src else None
     return Endpoint(address=(state.family, state.src if src else state.dst),
                     port=(state.proto, _port_value(state, flag)), mac=mac,
-                    iface=state.in_iface if src else state.out_iface, mark=state.mark)
+                    iface=interface_at(state, "in" if src else "out"), mark=state.mark)
+
+
+def interface_at(state: PacketState, side: str) -> str | None:
+    """The packet's in or out interface where it is now: "" where the hook has none (no out
+    interface before routing or on INPUT, no in interface for a local packet), None if the
+    probe did not say."""
+    at = state.extra.get("at")
+    if side == "out":
+        return "" if at in ("PREROUTING", "INPUT") else state.out_iface
+    return "" if state.hook == "OUTPUT" else state.in_iface
 
 
 def _port_value(state: PacketState, flag: str) -> int | None:
@@ -539,8 +612,12 @@ def _unknown(match: Match, opt: Option | None = None) -> CompiledCheck:
     return CompiledCheck(lambda state: None, opt if opt is not None else match, match)
 
 
-def compile_match(match: Match, family: int, sets: SetLookup | None) -> list[CompiledCheck]:
-    """Checks for one `-m` module; modules Segscope does not model answer None (depends on)."""
+def compile_match(match: Match, family: int, sets: SetLookup | None,
+                  legacy: bool = False) -> list[CompiledCheck]:
+    """Checks for one `-m` module; modules Segscope does not model answer None (depends on).
+    `legacy` is for dumps of the x_tables backend, where a few matches read differently."""
+    if match.module == "conntrack":
+        return _conntrack(match, family, sets, legacy)
     builder = MATCH_BUILDERS.get(match.module)
     if builder is None:
         return [_unknown(match)]

@@ -171,6 +171,12 @@ class PacketState:
         if self.ct_state == "UNTRACKED":
             self.untracked = True
 
+    @property
+    def has_connection(self) -> bool:
+        """Whether conntrack attached an entry: not before it runs, not for untracked or
+        invalid packets. Connection marks and status exist only then."""
+        return self.ct_attached and not self.untracked and self.ct_state != "INVALID"
+
     def copy(self) -> PacketState:
         clone = PacketState.__new__(PacketState)
         for name in PacketState.__slots__:

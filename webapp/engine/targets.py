@@ -112,6 +112,8 @@ def _connmark_effect(rule: Rule) -> Effect:
         saving = rule.target_option("save-mark") is not None
 
         def effect(state: PacketState) -> str:
+            if not state.has_connection:
+                return "no connection: CONNMARK does nothing"
             if saving:
                 state.ctmark = (state.ctmark & ~ct & 0xFFFFFFFF) ^ (state.mark & nf)
                 return f"ctmark set to {state.ctmark:#x}"
@@ -119,7 +121,14 @@ def _connmark_effect(rule: Rule) -> Effect:
             return f"mark set to {state.mark:#x}"
 
         return effect
-    return _mark_effect(rule, "ctmark")
+    set_ctmark = _mark_effect(rule, "ctmark")
+
+    def effect_with_connection(state: PacketState) -> str | None:
+        if not state.has_connection:
+            return "no connection: CONNMARK does nothing"
+        return set_ctmark(state)
+
+    return effect_with_connection
 
 
 def _parse_nat_range(text: str, family: int | None
