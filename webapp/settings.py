@@ -81,6 +81,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "webapp.apps.SegscopeConfig",
+    "webapp.inventory",
+    "webapp.rules",
+    "webapp.flows",
+    "webapp.analysis",
     "webapp.api",
     "webapp.live",
     "webapp.ui",
@@ -204,6 +208,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+
+def env_limit(name: str, default: int) -> int:
+    """Read a positive integer limit, refusing zero, negatives and non-numbers."""
+    raw = env.str(name, default="").strip().replace("_", "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
+# Ingest limits: larger requests are refused with 413 (docs/ingest.md).
+SEGSCOPE_MAX_UPLOAD_BYTES = env_limit("SEGSCOPE_MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
+SEGSCOPE_MAX_RULES = env_limit("SEGSCOPE_MAX_RULES", 500_000)
+SEGSCOPE_MAX_FLOW_BATCH = env_limit("SEGSCOPE_MAX_FLOW_BATCH", 200_000)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

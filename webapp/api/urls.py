@@ -5,7 +5,19 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from webapp.analysis.api.views import ExplainView
 from webapp.api.views import ApiRootView
+from webapp.flows.api import urls as flows_urls
+from webapp.flows.api.views import FlowRecordViewSet
+from webapp.inventory.api import urls as inventory_urls
+from webapp.inventory.api.views import HostViewSet, SegmentViewSet, WorkloadViewSet
+from webapp.rules.api import urls as rules_urls
+from webapp.rules.api.views import (
+    ParsedRuleViewSet,
+    ParsedSetViewSet,
+    RejectedUploadViewSet,
+    SnapshotViewSet,
+)
 
 
 class ApiRouter(DefaultRouter):
@@ -17,6 +29,14 @@ class ApiRouter(DefaultRouter):
 app_name = "api"
 
 router = ApiRouter()
+router.register("hosts", HostViewSet)
+router.register("workloads", WorkloadViewSet)
+router.register("segments", SegmentViewSet)
+router.register("snapshots", SnapshotViewSet)
+router.register("rules", ParsedRuleViewSet)
+router.register("sets", ParsedSetViewSet)
+router.register("rejected-uploads", RejectedUploadViewSet)
+router.register("flows", FlowRecordViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -31,5 +51,10 @@ urlpatterns = [
         login_required(SpectacularRedocView.as_view(url_name="api:schema")),
         name="redoc",
     ),
+    # Agent ingest and inventory import: plain views beside the router's resources.
+    *rules_urls.urlpatterns,
+    *flows_urls.urlpatterns,
+    *inventory_urls.urlpatterns,
+    path("explain/", ExplainView.as_view(), name="explain"),
     *router.urls,
 ]

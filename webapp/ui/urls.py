@@ -8,4 +8,7 @@ app_name = "ui"
 
 urlpatterns = [
     path("", views.StartView.as_view(), name="start"),
+    path("hosts/<str:name>/", views.HostView.as_view(), name="host"),
+    path("flows/", views.FlowListView.as_view(), name="flows"),
+    path("explain/", views.ExplainView.as_view(), name="explain"),
 ]

@@ -1,10 +1,133 @@
-"""Browser pages."""
+"""Browser pages: the fleet, one host's tables and flows, recent flows, and explain."""
 
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.views.generic import TemplateView
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.generic import FormView, ListView, TemplateView
+
+from webapp.analysis.services import NoSnapshot, explain_flow
+from webapp.engine.packet import CT_STATES, HOOKS, Packet
+from webapp.engine.values import ValueParseError
+from webapp.flows.models import FlowRecord
+from webapp.inventory.models import Host, Workload
+from webapp.rules.models import ParsedChain, ParsedRule
 
 
 class StartView(LoginRequiredMixin, TemplateView):
-    """Landing page: what Segscope shows and where to go next."""
+    """The fleet at a glance: hosts, workloads, latest snapshots and recent drops."""
 
     template_name = "ui/start.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        since = timezone.now() - timedelta(hours=24)
+        hosts = (Host.objects.select_related("last_snapshot")
+                 .annotate(active_workloads=Count("workloads",
+                                                  filter=Q(workloads__stopped_at__isnull=True)))
+                 .order_by("name"))
+        return super().get_context_data(
+            hosts=hosts,
+            workload_count=Workload.objects.filter(stopped_at__isnull=True).count(),
+            drops=FlowRecord.objects.select_related("host").filter(verdict="DROP")[:10],
+            drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gte=since).count(),
+            **kwargs)
+
+
+class HostView(LoginRequiredMixin, TemplateView):
+    """One host: its workloads, the rule tables of its latest snapshot with counters, its flows."""
+
+    template_name = "ui/host.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        host = get_object_or_404(Host.objects.select_related("last_snapshot"), name=kwargs["name"])
+        snapshot = host.snapshots.order_by("-collected_at", "-id").first()
+        chains: list[dict[str, Any]] = []
+        if snapshot is not None:
+            rules: dict[tuple[str, str, str], list[ParsedRule]] = {}
+            for rule in ParsedRule.objects.filter(snapshot=snapshot).order_by("id"):
+                rules.setdefault((rule.family, rule.table, rule.chain), []).append(rule)
+            for chain in ParsedChain.objects.filter(snapshot=snapshot).order_by("id"):
+                chains.append({"chain": chain,
+                               "rules": rules.get((chain.family, chain.table, chain.name), [])})
+        return super().get_context_data(
+            host=host, snapshot=snapshot, chains=chains,
+            workloads=host.workloads.order_by("stopped_at", "name"),
+            snapshots=host.snapshots.order_by("-collected_at")[:10],
+            flows=host.flow_records.all()[:50], **kwargs)
+
+
+class FlowListView(LoginRequiredMixin, ListView):
+    """Recent flows of the fleet, newest first, filtered by verdict and host."""
+
+    template_name = "ui/flows.html"
+    paginate_by = 100
+    context_object_name = "flows"
+
+    def get_queryset(self) -> Any:
+        flows = FlowRecord.objects.select_related("host")
+        verdict = self.request.GET.get("verdict")
+        if verdict:
+            flows = flows.filter(verdict=verdict.upper())
+        host = self.request.GET.get("host")
+        if host:
+            flows = flows.filter(host__name=host)
+        return flows
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(verdict=self.request.GET.get("verdict", ""),
+                                        host=self.request.GET.get("host", ""), **kwargs)
+
+
+class ExplainForm(forms.Form):
+    """A flow to explain, as an on-call engineer describes it."""
+
+    host = forms.ModelChoiceField(Host.objects.order_by("name"), to_field_name="name")
+    hook = forms.ChoiceField(choices=[(h, h) for h in HOOKS], initial="FORWARD")
+    src = forms.GenericIPAddressField(label="source")
+    dst = forms.GenericIPAddressField(label="destination")
+    proto = forms.ChoiceField(choices=[(p, p) for p in ("tcp", "udp", "icmp")])
+    dport = forms.IntegerField(label="destination port", required=False, min_value=0,
+                               max_value=65535)
+    sport = forms.IntegerField(label="source port", required=False, min_value=0,
+                               max_value=65535, initial=40000)
+    in_iface = forms.CharField(label="in interface", required=False, max_length=15)
+    out_iface = forms.CharField(label="out interface", required=False, max_length=15)
+    ct_state = forms.ChoiceField(choices=[(s, s) for s in CT_STATES], initial="NEW")
+
+
+class ExplainView(LoginRequiredMixin, FormView):
+    """Why is this flow dropped (or allowed)? The deciding rule, its counters and the trace."""
+
+    template_name = "ui/explain.html"
+    form_class = ExplainForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        if self.request.method == "GET" and "src" in self.request.GET:
+            kwargs["data"] = self.request.GET  # a shareable link explains straight away
+        elif self.request.method == "GET":
+            kwargs["initial"] = {**self.get_initial(), **self.request.GET.dict()}
+        return kwargs
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        form = self.get_form()
+        if form.is_bound:
+            return self.form_valid(form) if form.is_valid() else self.form_invalid(form)
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def form_valid(self, form: ExplainForm) -> Any:
+        data = form.cleaned_data
+        fields = {k: v for k, v in data.items()
+                  if k not in ("host", "hook") and v not in (None, "")}
+        try:
+            result = explain_flow(data["host"], Packet(**fields), data["hook"])
+        except (NoSnapshot, ValueParseError, ValueError) as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        return self.render_to_response(self.get_context_data(form=form, result=result))

@@ -1,0 +1,109 @@
+"""Flow batches: aggregated on arrival, written atomically, counted once, bad lines reported."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pytest_django import Settings
+
+from tests.webapp.flows.kernel_log import KERNEL_LOG
+from tests.webapp.inventory.personas import AgentClient
+from webapp.flows import services
+from webapp.flows.models import FlowBatch, FlowRecord
+from webapp.inventory.models import Host
+
+pytestmark = pytest.mark.django_db
+
+FLOWS = "/api/ingest/flows/"
+
+
+def flow_body(text: str = KERNEL_LOG, source: str = "auto") -> dict[str, Any]:
+    return {"host": "node-01", "source": source, "filename": "/var/log/kern.log", "text": text}
+
+
+def test_node_01_sends_a_batch_that_is_aggregated_on_arrival(agent: AgentClient,
+                                                             node_01: Host) -> None:
+    response = agent.send(FLOWS, flow_body())
+
+    assert response.status_code == 202
+    assert response.json() == {
+        "accepted": 5, "written": 3,
+        "bad_lines": [{"line": 6, "reason": "not an IP address: '10.1.0.300'"}],
+        "bad_line_count": 1, "source_format": "kernel_log", "status": "created"}
+    drops = FlowRecord.objects.filter(verdict="DROP").order_by("bucket_start")
+    first = drops[0]
+    assert (first.host, first.src, first.dst, first.proto, first.dport) == (
+        node_01, "10.1.0.5", "10.1.0.9", 6, 5432)
+    assert (first.records, first.packets, first.bytes) == (3, 3, 180)
+    assert (first.bucket_start, first.bucket_end) == (
+        datetime(2026, 11, 26, 3, 0, tzinfo=UTC), datetime(2026, 11, 26, 3, 1, tzinfo=UTC))
+    assert (first.rule_ref, first.observer, first.source_format) == (
+        "seg-DROP:", "node-01", "kernel_log")
+    assert drops[1].records == 1
+    assert FlowRecord.objects.get(verdict="ACCEPT").dport == 22
+
+
+def test_a_named_source_is_read_without_detection(agent: AgentClient, node_01: Host) -> None:
+    response = agent.send(FLOWS, flow_body(source="kernel_log"))
+
+    assert (response.json()["accepted"], response.json()["written"]) == (5, 3)
+
+
+def test_a_batch_sent_again_is_counted_once(agent: AgentClient, node_01: Host) -> None:
+    agent.send(FLOWS, flow_body())
+
+    again = agent.send(FLOWS, flow_body())
+
+    assert again.status_code == 202
+    assert again.json()["status"] == "seen-again"
+    assert again.json()["written"] == 3
+    assert FlowRecord.objects.count() == 3
+    assert FlowBatch.objects.count() == 1
+
+
+def test_a_batch_in_no_known_format_is_422(agent: AgentClient, node_01: Host) -> None:
+    response = agent.send(FLOWS, flow_body("hello\nworld\n"))
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["file"], error["line"], error["column"]) == ("/var/log/kern.log", 1, 1)
+    assert "not a flow log" in error["reason"]
+    assert not FlowRecord.objects.exists()
+
+
+def test_more_lines_than_the_limit_is_413(agent: AgentClient, node_01: Host,
+                                          settings: Settings) -> None:
+    settings.SEGSCOPE_MAX_FLOW_BATCH = 6
+
+    response = agent.send(FLOWS, flow_body())
+
+    assert response.status_code == 413
+    assert response.json()["error"]["limit"] == "SEGSCOPE_MAX_FLOW_BATCH"
+    assert not FlowBatch.objects.exists()
+
+
+def test_an_unknown_source_is_a_400(agent: AgentClient, node_01: Host) -> None:
+    response = agent.send(FLOWS, flow_body(source="netflow"))
+
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_atomic(agent: AgentClient, node_01: Host,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    write = services.insert_rows
+    written: list[int] = []
+
+    def write_then_fail(*args: Any) -> int:
+        written.append(write(*args))
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(services, "insert_rows", write_then_fail)
+    agent.raise_request_exception = False
+
+    response = agent.send(FLOWS, flow_body())
+
+    assert response.status_code == 500
+    assert written == [3]
+    assert not FlowRecord.objects.exists()
+    assert not FlowBatch.objects.exists()

@@ -1,0 +1,97 @@
+"""The fleet, host, flow and explain pages, as a logged-in engineer sees them."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from webapp.flows.models import FlowRecord
+from webapp.inventory.models import Host, Workload
+from webapp.rules.services import ingest_snapshot
+
+pytestmark = pytest.mark.django_db
+
+RULES = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [12:720]
+:OUTPUT ACCEPT [0:0]
+:seg-in-cali0003 - [0:0]
+[40:2400] -A FORWARD -o cali0003 -j seg-in-cali0003
+[3:180] -A seg-in-cali0003 -s 10.1.0.5/32 -p tcp -m tcp --dport 5432 -j ACCEPT
+[9:540] -A seg-in-cali0003 -j DROP
+COMMIT
+"""
+NOW = datetime(2026, 11, 26, 3, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def node():
+    host = Host.objects.create(name="node-02", addresses=["192.0.2.12"])
+    Workload.objects.create(name="ledger-1", host=host, addresses=["10.2.0.9"],
+                            interface="cali0003", labels={"app": "ledger"}, started_at=NOW)
+    ingest_snapshot(host, NOW, {"iptables-save": RULES}, raw={})
+    FlowRecord.objects.create(host=host, bucket_start=NOW, bucket_end=NOW, src="10.1.0.6",
+                              dst="10.2.0.9", proto=6, dport=5432, packets=3, bytes=180,
+                              records=3, verdict="DROP", rule_ref="segscope-drop ledger-1",
+                              source_format="ulogd2")
+    return host
+
+
+def test_the_fleet_page_lists_hosts_and_recent_drops(client_logged_in, node):
+    page = client_logged_in.get("/").content.decode()
+    assert 'href="/hosts/node-02/"' in page
+    assert "segscope-drop ledger-1" in page
+
+
+def test_the_fleet_page_says_how_to_start_when_no_host_reported(client_logged_in):
+    assert "No hosts reported yet" in client_logged_in.get("/").content.decode()
+
+
+def test_the_host_page_shows_workloads_and_rules_with_counters(client_logged_in, node):
+    page = client_logged_in.get("/hosts/node-02/").content.decode()
+    assert "ledger-1" in page
+    assert "-A seg-in-cali0003 -s 10.1.0.5/32 -p tcp -m tcp --dport 5432 -j ACCEPT" in page
+    assert ">540<" in page  # bytes counter of the DROP rule
+
+
+def test_an_unknown_host_page_is_not_found(client_logged_in):
+    assert client_logged_in.get("/hosts/nope/").status_code == 404
+
+
+def test_the_flow_page_filters_by_verdict(client_logged_in, node):
+    assert "10.1.0.6" in client_logged_in.get("/flows/?verdict=DROP").content.decode()
+    assert "10.1.0.6" not in client_logged_in.get("/flows/?verdict=ACCEPT").content.decode()
+
+
+def test_explain_names_the_rule_that_dropped_a_flow(client_logged_in, node):
+    page = client_logged_in.get(
+        "/explain/?host=node-02&hook=FORWARD&src=10.1.0.6&dst=10.2.0.9&proto=tcp"
+        "&dport=5432&sport=40000&out_iface=cali0003&ct_state=NEW").content.decode()
+    assert "Decided by <strong>filter seg-in-cali0003 rule 2 (line 8)</strong>" in page
+    assert "9 pkts / 540 B" in page
+
+
+def test_explain_over_the_api_returns_the_evidence(client_logged_in, node):
+    response = client_logged_in.post("/api/explain/", {
+        "host": "node-02", "hook": "FORWARD", "src": "10.1.0.5", "dst": "10.2.0.9",
+        "proto": "tcp", "sport": 40000, "dport": 5432, "out_iface": "cali0003"},
+        content_type="application/json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["verdict"] == "ACCEPT"
+    assert body["decided_by"] == {"table": "filter", "chain": "seg-in-cali0003",
+                                  "rule_number": 1, "line": 7}
+    assert len(body["snapshot"]["hash"]) == 64
+
+
+def test_explain_for_a_host_without_rules_is_a_conflict(client_logged_in):
+    Host.objects.create(name="node-09")
+    response = client_logged_in.post("/api/explain/", {
+        "host": "node-09", "src": "10.1.0.5", "dst": "10.2.0.9"},
+        content_type="application/json")
+    assert response.status_code == 409
+
+
+def test_pages_require_login(client, node):
+    for url in ("/", "/hosts/node-02/", "/flows/", "/explain/"):
+        assert client.get(url).status_code == 302
+    assert client.post("/api/explain/", {}).status_code in (401, 403)

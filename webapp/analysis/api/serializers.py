@@ -1,0 +1,24 @@
+"""What the explain endpoint takes."""
+
+from rest_framework import serializers
+
+from webapp.engine.packet import CT_STATES, HOOKS
+
+
+class ExplainRequestSerializer(serializers.Serializer):
+    """A flow to explain on one host, as an on-call engineer describes it."""
+
+    host = serializers.CharField()
+    hook = serializers.ChoiceField(choices=HOOKS, default="INPUT")
+    snapshot = serializers.IntegerField(required=False, help_text="default: the latest")
+    src = serializers.IPAddressField()
+    dst = serializers.IPAddressField()
+    proto = serializers.CharField(default="tcp")
+    sport = serializers.IntegerField(required=False, min_value=0, max_value=65535)
+    dport = serializers.IntegerField(required=False, min_value=0, max_value=65535)
+    icmp_type = serializers.IntegerField(default=8, min_value=0, max_value=255)
+    icmp_code = serializers.IntegerField(default=0, min_value=0, max_value=255)
+    in_iface = serializers.CharField(required=False, max_length=15)
+    out_iface = serializers.CharField(required=False, max_length=15)
+    ct_state = serializers.ChoiceField(choices=CT_STATES, default="NEW")
+    mark = serializers.IntegerField(default=0, min_value=0)

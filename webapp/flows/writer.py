@@ -1,0 +1,53 @@
+"""Bulk insertion of many rows: PostgreSQL COPY where the database is PostgreSQL, batched
+INSERTs elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connections, models, router
+
+BATCH = 5000
+
+
+def insert_rows(model: type[models.Model], fields: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> int:
+    """Insert rows (values in `fields` order) into model's table; returns how many. Runs in the
+    caller's transaction; no model instances, signals or returned ids."""
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        return _copy(connection, model, fields, rows)
+    attnames = [_field(model, name).attname for name in fields]
+    count = 0
+    batch: list[models.Model] = []
+    for row in rows:
+        batch.append(model(**dict(zip(attnames, row, strict=True))))
+        if len(batch) >= BATCH:
+            model._default_manager.using(alias).bulk_create(batch)
+            count += len(batch)
+            batch = []
+    model._default_manager.using(alias).bulk_create(batch)
+    return count + len(batch)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.concrete:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
+def _copy(connection: Any, model: type[models.Model], fields: Sequence[str],
+          rows: Iterable[Sequence[Any]]) -> int:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(_field(model, name).column) for name in fields)
+    sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+    count = 0
+    connection.ensure_connection()
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count

@@ -1,0 +1,176 @@
+"""What every ingest endpoint shares: agent-token authentication, the host scope of a token and
+request bodies bounded by SEGSCOPE_MAX_UPLOAD_BYTES."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from webapp.inventory.models import AgentToken, Host
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """413: a request over one of the configured ingest limits."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+    def __init__(self, limit: str, maximum: int, reason: str) -> None:
+        super().__init__(reason)
+        # Set directly: the constructor would turn the number into text.
+        self.detail = {"error": {"limit": limit, "maximum": maximum, "reason": reason}}  # type: ignore[dict-item]
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class RawTextField(serializers.Field[str, str, str, Any]):
+    """A tool's output kept verbatim: any text PostgreSQL can store (no NUL, valid Unicode)."""
+
+    # CharField would trim it and test each of its million characters in Python; this field
+    # lets the C codec do the checking.
+    default_error_messages = {
+        "invalid": "must be text",
+        "null_character": "contains a NUL character",
+        "surrogate": "is not valid Unicode (lone surrogate)",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("null_character")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("surrogate")
+        return data
+
+    def to_representation(self, value: str) -> str:
+        return value
+
+
+class LimitDetailSerializer(serializers.Serializer[Any]):
+    """Which limit a request went past."""
+
+    limit = serializers.CharField()
+    maximum = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class LimitErrorSerializer(serializers.Serializer[Any]):
+    """413: over SEGSCOPE_MAX_UPLOAD_BYTES, SEGSCOPE_MAX_RULES or SEGSCOPE_MAX_FLOW_BATCH."""
+
+    error = LimitDetailSerializer()
+
+
+# The answers every ingest endpoint may give besides its own, for the OpenAPI schema.
+AGENT_ERROR_RESPONSES: dict[int, Any] = {
+    401: OpenApiResponse(description="no, unknown or revoked agent token"),
+    403: OpenApiResponse(description="the token belongs to another host"),
+    413: LimitErrorSerializer,
+}
+
+
+class AgentTokenAuthentication(BaseAuthentication):
+    """`Authorization: Token <token>`: the request acts for the token's host."""
+
+    keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, AgentToken] | None:
+        words = get_authorization_header(request).split()
+        if not words or words[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(words) != 2:
+            raise exceptions.AuthenticationFailed("Token header must be `Token <token>`.")
+        try:
+            plaintext = words[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Unknown or revoked token.") from None
+        token = (AgentToken.objects.select_related("host")
+                 .filter(token_hash=AgentToken.hash_token(plaintext), revoked_at__isnull=True)
+                 .first())
+        if token is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked token.")
+        # Agents are not users: the token, in request.auth, is the whole identity.
+        return AnonymousUser(), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+def agent_host(request: Request) -> Host:
+    """The host whose token authenticated the request (after HostTokenScope allowed it)."""
+    token = request.auth
+    if not isinstance(token, AgentToken):
+        raise exceptions.NotAuthenticated()
+    return token.host
+
+
+class AgentTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes agent-token authentication."""
+
+    target_class = AgentTokenAuthentication
+    name = "agentToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Token <token>`, as `manage.py create_agent_token HOST` "
+                               "printed it; the token may only write its own host."}
+
+
+class HostTokenScope(BasePermission):
+    """Only an agent token, and only for the host it belongs to (the body's `host`)."""
+
+    message = "This token belongs to another host."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        token = request.auth
+        if not isinstance(token, AgentToken):
+            return False
+        named = request.data.get("host") if isinstance(request.data, Mapping) else None
+        # A body without a host fails validation with 400 later; only a wrong host is refused.
+        return named is None or named == token.host.name
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON, refused with 413 past SEGSCOPE_MAX_UPLOAD_BYTES before it is read into memory."""
+
+    def parse(self, stream: IO[Any], media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
+        maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > maximum:
+            raise self._too_large(int(declared), maximum)
+        body = stream.read(maximum + 1) if stream is not None else b""
+        if len(body) > maximum:
+            raise self._too_large(len(body), maximum)
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+
+    @staticmethod
+    def _too_large(size: int, maximum: int) -> PayloadTooLarge:
+        return PayloadTooLarge("SEGSCOPE_MAX_UPLOAD_BYTES", maximum,
+                               f"the body is {size} bytes; the limit is {maximum}")
+
+
+class IngestView(APIView):
+    """Base of the agent endpoints: token authentication, host scope, bounded JSON bodies."""
+
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [HostTokenScope]
+    parser_classes = [BoundedJSONParser]

@@ -1,0 +1,127 @@
+"""API views of hosts, workloads, segments, and inventory import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import IO, Any
+
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from collectors.inventory import FORMATS, InventoryError, parse_inventory
+from webapp.inventory.api.agents import PayloadTooLarge
+from webapp.inventory.api.permissions import IsOperator, IsOperatorOrReadOnly
+from webapp.inventory.api.serializers import (
+    HostSerializer,
+    ImportSummarySerializer,
+    InventoryErrorSerializer,
+    SegmentSerializer,
+    WorkloadSerializer,
+)
+from webapp.inventory.filtersets import HostFilterSet, SegmentFilterSet, WorkloadFilterSet
+from webapp.inventory.models import Host, Segment, Workload
+from webapp.inventory.services import apply_inventory
+
+
+class HostViewSet(viewsets.ReadOnlyModelViewSet[Host]):
+    """Hosts of the fleet."""
+
+    queryset = Host.objects.all()
+    serializer_class = HostSerializer
+    filterset_class = HostFilterSet
+
+
+class WorkloadViewSet(viewsets.ReadOnlyModelViewSet[Workload]):
+    """Workloads, running and stopped."""
+
+    queryset = Workload.objects.select_related("host")
+    serializer_class = WorkloadSerializer
+    filterset_class = WorkloadFilterSet
+
+
+class SegmentViewSet(viewsets.ModelViewSet[Segment]):
+    """Segments: everyone reads, operators define them."""
+
+    queryset = Segment.objects.all()
+    serializer_class = SegmentSerializer
+    filterset_class = SegmentFilterSet
+    permission_classes = [IsOperatorOrReadOnly]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME,
+                                     description="members at this time (default: now)")],
+        responses=WorkloadSerializer(many=True))
+    @action(detail=True, filterset_class=None)
+    def members(self, request: Request, pk: str | None = None) -> Response:
+        """The workloads the segment selects, now or at `at`."""
+        at = _moment(request.query_params.get("at"))
+        members = self.get_object().members(at).select_related("host")
+        assert self.paginator is not None
+        page = self.paginator.paginate_queryset(members, request, view=self)
+        return self.get_paginated_response(WorkloadSerializer(page, many=True).data)
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = parse_datetime(text)
+    if moment is None or moment.tzinfo is None:
+        raise exceptions.ValidationError({"at": ["expected an ISO 8601 time with a zone"]})
+    return moment
+
+
+class InventoryFileParser(BaseParser):
+    """The request body as bytes, whatever its media type, bounded like ingest bodies."""
+
+    media_type = "*/*"
+
+    def parse(  # type: ignore[override]
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None
+    ) -> bytes:
+        maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
+        body = stream.read(maximum + 1)
+        if len(body) > maximum:
+            raise PayloadTooLarge("SEGSCOPE_MAX_UPLOAD_BYTES", maximum,
+                                  f"the inventory is over {maximum} bytes")
+        return body
+
+
+class InventoryImportView(APIView):
+    """Import an inventory file (operators only)."""
+
+    permission_classes = [IsOperator]
+    parser_classes = [InventoryFileParser]
+
+    @extend_schema(
+        operation_id="inventory_import",
+        request={"application/yaml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=["auto", *FORMATS],
+                             description="the file's format; detected when auto (default)"),
+            OpenApiParameter("host", OpenApiTypes.STR,
+                             description="the host a `docker inspect` output comes from"),
+            OpenApiParameter("filename", OpenApiTypes.STR,
+                             description="name to give the file in errors"),
+        ],
+        responses={200: ImportSummarySerializer, 400: InventoryErrorSerializer})
+    def post(self, request: Request) -> Response:
+        """Make hosts and workloads match a Segscope YAML/JSON inventory, `kubectl get pods -A
+        -o json` or `docker inspect` output; importing the same file again changes nothing."""
+        body = request.data if isinstance(request.data, bytes) else b""
+        params = request.query_params
+        filename = params.get("filename") or "inventory"
+        try:
+            inventory = parse_inventory(body, filename, fmt=params.get("format") or "auto",
+                                        host=params.get("host") or None)
+        except InventoryError as exc:
+            return Response({"error": exc.to_dict()}, status=status.HTTP_400_BAD_REQUEST)
+        summary = apply_inventory(inventory)
+        return Response(ImportSummarySerializer(summary.to_dict()).data)
