@@ -41,6 +41,7 @@ corpus-report: $(STAMP)
 # The demo is the embedded mode: SQLite, in-memory channel layer, eager Celery.
 demo: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(PY) manage.py migrate --no-input
+	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(PY) manage.py ingest fixtures/demo
 	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(PY) manage.py demo_user
 	@echo "Segscope demo: http://127.0.0.1:8000/ (Ctrl-C stops it)"
 	env -u DATABASE_URL -u REDIS_URL DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from bench import explain_bench, parse_bench
+from bench import explain_bench, ingest_bench, parse_bench
 
 
 def main() -> int:
@@ -15,7 +15,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args()
     results = {"parse": parse_bench.run(quick=args.quick),
-               "explain": explain_bench.run(quick=args.quick)}
+               "explain": explain_bench.run(quick=args.quick),
+               "ingest": ingest_bench.run(quick=args.quick)}
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

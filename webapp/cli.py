@@ -1,4 +1,4 @@
-"""The `segscope` command: explain packets against rule dumps, report on dumps, run the agent."""
+"""The `segscope` command: explain packets, report on dumps, run the agent and the lab."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from collectors.agent import add_agent_parser
 from collectors.errors import ParseError
+from collectors.lab.cli import add_lab_parser
 from webapp.engine.explanation import Explanation
 from webapp.engine.host import HostRules, load_host
 from webapp.engine.packet import HOOKS, Packet
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="one JSON object per file")
     report.set_defaults(handler=_report)
     add_agent_parser(commands)
+    add_lab_parser(commands)
     return parser
 
 

@@ -1,0 +1,105 @@
+"""Ingest throughput on PostgreSQL: flow batches (parse, aggregate, COPY) and fleet snapshots.
+
+Uses its own database (DATABASE_URL, default segscope_bench on 127.0.0.1), created and
+migrated on first use, so that benchmarks never touch the test or demo data."""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.fleet import host_table, workload_address
+from bench.timing import best_of
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/segscope_bench"
+
+
+def _setup() -> bool:
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    try:
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL is not there
+        print(f"ingest (skipped: PostgreSQL not reachable at {url}: {exc})")
+        return False
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return True
+
+
+def aws_flow_text(lines: int, seed: int = 3) -> str:
+    """AWS VPC v2 records between fleet workloads: a few services, many clients."""
+    rng = random.Random(seed)
+    start = int(datetime(2026, 11, 26, 3, tzinfo=UTC).timestamp())
+    out = ["version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+           "bytes start end action log-status"]
+    for i in range(lines):
+        src = workload_address(rng.randrange(1000), rng.randrange(20))
+        dst = workload_address(rng.randrange(50), rng.randrange(4))
+        t = start + (i * 600) // lines
+        action = "ACCEPT" if rng.random() < 0.9 else "REJECT"
+        out.append(f"2 123456789010 eni-0a1b2c3d {src} {dst} {rng.randrange(32768, 61000)} "
+                   f"{rng.choice((5432, 443, 8000))} 6 {rng.randrange(1, 40)} "
+                   f"{rng.randrange(60, 40000)} {t} {t + 30} {action} OK")
+    return "\n".join(out) + "\n"
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    if not _setup():
+        return {}
+    from webapp.flows.models import FlowRecord
+    from webapp.flows.services import ingest_flows
+    from webapp.inventory.models import Host
+    from webapp.rules.models import Snapshot
+    from webapp.rules.services import ingest_snapshot
+
+    FlowRecord.objects.all().delete()
+    host, _ = Host.objects.get_or_create(name="bench-flows")
+    batch = 20_000 if quick else 100_000
+    batches = 2 if quick else 5
+    texts = [aws_flow_text(batch, seed) for seed in range(batches)]
+    accepted = written = 0
+
+    def flows() -> None:
+        nonlocal accepted, written
+        for i, text in enumerate(texts):
+            result, _ = ingest_flows(host, "aws_vpc", f"bench-{i}-{random.random()}.log", text)
+            accepted += result.accepted
+            written += result.written
+
+    flow_time, _ = best_of(1, flows)
+    flow_rate = accepted / flow_time
+    print(f"ingest flows: {accepted:,} AWS records in {flow_time:.2f} s = {flow_rate:,.0f} "
+          f"records/s accepted; {written:,} rows written (aggregation {accepted / written:.1f}:1)")
+
+    hosts = 50 if quick else 1000
+    rules_per_host = 2000
+    tables = [host_table(rules_per_host, seed=seed)[0] for seed in range(20)]
+    Snapshot.objects.filter(host__name__startswith="bench-node-").delete()
+    nodes = [Host.objects.get_or_create(name=f"bench-node-{i:04}")[0] for i in range(hosts)]
+    when = datetime.now(UTC)
+
+    def snapshots() -> None:
+        for i, node in enumerate(nodes):
+            # Per-host counters make every table distinct, as on a real fleet.
+            text = tables[i % len(tables)].replace("[0:0]", f"[{i}:{i * 60}]")
+            ingest_snapshot(node, when + timedelta(seconds=i), {"iptables-save": text}, raw={})
+
+    snap_time, _ = best_of(1, snapshots)
+    print(f"ingest snapshots: {hosts} hosts x {rules_per_host} rules in {snap_time:.1f} s "
+          f"({snap_time / hosts * 1000:.0f} ms per snapshot)")
+    return {"flow_records": accepted, "flow_rows": written, "flow_s": round(flow_time, 2),
+            "flow_records_per_s": round(flow_rate), "snapshot_hosts": hosts,
+            "rules_per_host": rules_per_host, "snapshot_s": round(snap_time, 1)}

@@ -1,0 +1,7 @@
+"""`python -m collectors.lab ...`: the same as `segscope lab ...`."""
+
+import sys
+
+from collectors.lab.cli import main
+
+sys.exit(main())
