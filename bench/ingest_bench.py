@@ -31,6 +31,7 @@ def _setup() -> bool:
         return False
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
     from django.core.management import call_command
 
@@ -39,19 +40,22 @@ def _setup() -> bool:
     return True
 
 
-def aws_flow_text(lines: int, seed: int = 3) -> str:
-    """AWS VPC v2 records between fleet workloads: a few services, many clients."""
+def aws_flow_text(lines: int, seed: int = 3, pairs: int = 5_000) -> str:
+    """AWS VPC v2 records between fleet workloads over ten minutes: `pairs` client-service
+    pairs talk again and again (with new source ports), as a fleet's east-west traffic does."""
     rng = random.Random(seed)
     start = int(datetime(2026, 11, 26, 3, tzinfo=UTC).timestamp())
+    conversations = [(workload_address(rng.randrange(1000), rng.randrange(20)),
+                      workload_address(rng.randrange(50), rng.randrange(4)))
+                     for _ in range(pairs)]
     out = ["version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
            "bytes start end action log-status"]
     for i in range(lines):
-        src = workload_address(rng.randrange(1000), rng.randrange(20))
-        dst = workload_address(rng.randrange(50), rng.randrange(4))
+        src, dst = conversations[rng.randrange(pairs)]
         t = start + (i * 600) // lines
         action = "ACCEPT" if rng.random() < 0.9 else "REJECT"
         out.append(f"2 123456789010 eni-0a1b2c3d {src} {dst} {rng.randrange(32768, 61000)} "
-                   f"{rng.choice((5432, 443, 8000))} 6 {rng.randrange(1, 40)} "
+                   f"{5432 if dst.endswith('.1') else 443} 6 {rng.randrange(1, 40)} "
                    f"{rng.randrange(60, 40000)} {t} {t + 30} {action} OK")
     return "\n".join(out) + "\n"
 

@@ -4,6 +4,7 @@ INSERTs elsewhere."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router
@@ -46,8 +47,34 @@ def _copy(connection: Any, model: type[models.Model], fields: Sequence[str],
     sql = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
     count = 0
     connection.ensure_connection()
+    # Rows go out as COPY text written in large blocks: formatting them here costs a fraction
+    # of handing psycopg one row at a time.
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        block: list[str] = []
         for row in rows:
-            copy.write_row(row)
+            block.append("\t".join([_copy_text(value) for value in row]))
             count += 1
+            if len(block) >= BATCH:
+                copy.write("\n".join(block) + "\n")
+                block = []
+        if block:
+            copy.write("\n".join(block) + "\n")
     return count
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).translate(_ESCAPES)

@@ -71,3 +71,14 @@ def test_other_databases_get_the_same_rows_by_insert(node_01: Host,
 def test_it_refuses_a_field_that_is_no_column() -> None:
     with pytest.raises(ValueError, match="not a column"):
         insert_rows(Host, ("workloads",), [])
+
+
+def test_text_with_tabs_newlines_and_backslashes_survives_the_copy(node_01: Host) -> None:
+    awkward = "drop\tin\\the\nrain\r"
+    row = (node_01.pk, T0, T0 + timedelta(minutes=1), "10.1.0.1", "10.1.0.9", 6, 5432, None,
+           None, 1, 60, 1, "DROP", awkward, "\\N", "kernel_log")
+
+    insert_rows(FlowRecord, FIELDS, [row])
+
+    stored = FlowRecord.objects.get()
+    assert (stored.rule_ref, stored.observer, stored.icmp_type) == (awkward, "\\N", None)
