@@ -55,7 +55,11 @@ def load_host(iptables: str | None = None, ip6tables: str | None = None,
         for module, count in compiled.unmodelled.items():
             host.unmodelled[module] = host.unmodelled.get(module, 0) + count
     if nft_json is not None:
-        _load_nft(nft_json, names[3], host, sets)
+        # `nft list ruleset` shows iptables-nft's own tables too; the iptables dumps describe
+        # them (with rule numbers as iptables counts them), so nft must not run them again.
+        same = {("ip" if family == 4 else "ip6", table)
+                for family, compiled in host.iptables.items() for table in compiled.tables}
+        _load_nft(nft_json, names[3], host, same)
     return host
 
 
@@ -67,10 +71,10 @@ def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
     return lookup
 
 
-def _load_nft(text: str, name: str, host: HostRules, sets: SetLookup | None) -> None:
+def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]]) -> None:
     from webapp.engine.nft_eval import nft_base_chains_from_json
 
-    chains, warnings = nft_base_chains_from_json(text, name)
+    chains, warnings = nft_base_chains_from_json(text, name, skip_tables=skip)
     for family, base in chains.items():
         host.nft_chains.setdefault(family, []).extend(base)
     host.warnings.extend(warnings)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -18,6 +20,31 @@ from webapp.engine.values import ValueParseError
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host, Workload
 from webapp.rules.models import ParsedChain, ParsedRule
+
+PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
+
+
+def with_explain_links(flows: Iterable[FlowRecord]) -> list[FlowRecord]:
+    """Give each flow the query of its explain link: the observing host, the packet, and the
+    interface towards the destination workload when the inventory knows it."""
+    flows = list(flows)
+    interfaces: dict[tuple[int, str], str] = {}
+    host_ids = {flow.host_id for flow in flows}
+    for workload in Workload.objects.filter(host_id__in=host_ids, stopped_at__isnull=True):
+        for address in workload.addresses:
+            interfaces[(workload.host_id, address)] = workload.interface
+    for flow in flows:
+        proto = PROTO_NAMES.get(flow.proto or 6, "tcp")
+        query = {"host": flow.host.name, "hook": "FORWARD", "src": flow.src, "dst": flow.dst,
+                 "proto": proto, "ct_state": "NEW"}
+        if proto in ("tcp", "udp"):
+            query.update(sport="40000", dport=str(flow.dport or 0))
+        out_iface = interfaces.get((flow.host_id, flow.dst))
+        if out_iface:
+            query["out_iface"] = out_iface
+        flow.proto_name = proto  # type: ignore[attr-defined]
+        flow.explain_query = urlencode(query)  # type: ignore[attr-defined]
+    return flows
 
 
 class StartView(LoginRequiredMixin, TemplateView):
@@ -34,7 +61,8 @@ class StartView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(
             hosts=hosts,
             workload_count=Workload.objects.filter(stopped_at__isnull=True).count(),
-            drops=FlowRecord.objects.select_related("host").filter(verdict="DROP")[:10],
+            drops=with_explain_links(
+                FlowRecord.objects.select_related("host").filter(verdict="DROP")[:10]),
             drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gte=since).count(),
             **kwargs)
 
@@ -59,7 +87,7 @@ class HostView(LoginRequiredMixin, TemplateView):
             host=host, snapshot=snapshot, chains=chains,
             workloads=host.workloads.order_by("stopped_at", "name"),
             snapshots=host.snapshots.order_by("-collected_at")[:10],
-            flows=host.flow_records.all()[:50], **kwargs)
+            flows=with_explain_links(host.flow_records.select_related("host")[:50]), **kwargs)
 
 
 class FlowListView(LoginRequiredMixin, ListView):
@@ -80,8 +108,10 @@ class FlowListView(LoginRequiredMixin, ListView):
         return flows
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(verdict=self.request.GET.get("verdict", ""),
-                                        host=self.request.GET.get("host", ""), **kwargs)
+        context = super().get_context_data(verdict=self.request.GET.get("verdict", ""),
+                                           host=self.request.GET.get("host", ""), **kwargs)
+        context["flows"] = with_explain_links(context["flows"])
+        return context
 
 
 class ExplainForm(forms.Form):
