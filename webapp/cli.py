@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("--proto", default="tcp")
     one.add_argument("--sport", type=int)
     one.add_argument("--dport", type=int)
-    one.add_argument("--icmp-type", type=int, default=8)
+    one.add_argument("--icmp-type", type=int, help="default: echo request (8, or 128 for IPv6)")
     one.add_argument("--icmp-code", type=int, default=0)
     one.add_argument("--in-iface")
     one.add_argument("--out-iface")

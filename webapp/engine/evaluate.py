@@ -97,9 +97,13 @@ def explain(compiled: CompiledRuleset | list[BaseChain], packet: Packet, hook: s
         base_chains = iptables_base_chains(compiled)
     else:
         base_chains = compiled
-    by_hook = {at: sorted((b for b in base_chains if b.hook == at), key=lambda b: b.priority)
+    # Equal priorities keep nft's own chain order (NAT chains sort by theirs within the core).
+    by_hook = {at: sorted((b for b in base_chains if b.hook == at),
+                          key=lambda b: (b.priority, getattr(b, "chain_priority", 0)))
                for at in PATHS[hook]}
     start = PacketState.from_packet(packet, hook, local_addresses)
+    if any(isinstance(b, IptablesBaseChain) and b.is_nat for b in base_chains):
+        start.extra["nat_core"] = True  # nft's `ct status` then sees the NAT core's bits
     pending: list[dict[tuple[object, ...], object]] = [{}]
     finished: list[tuple[str, Decision | None, EvalRun, tuple[str, ...]]] = []
     descriptions: dict[tuple[object, ...], str] = {}
@@ -180,13 +184,21 @@ def _walk(by_hook: dict[str, list[BaseChain]], run: EvalRun, hook: str, trace: b
         for base in by_hook[at]:
             if base.priority > CONNTRACK_PRIORITY:
                 state.ct_attached = True
-            if base.is_nat and (state.ct_state != "NEW" or state.untracked):
-                continue  # only a connection's first packet traverses nat chains
+            if base.is_nat and (state.ct_state != "NEW" or state.untracked
+                                or nat_bound(state, at)):
+                # Only a connection's first packet traverses nat chains, and the NAT core
+                # stops at the first chain that makes a binding.
+                continue
             verdict, decision = base.run(run, at, trace)
             run.decisions.append((at, base.priority, decision))
             if verdict != "ACCEPT":
                 return verdict, decision
     return "ACCEPT", _accepting_decision(run, hook)
+
+
+def nat_bound(state: PacketState, at: str) -> bool:
+    """Whether a NAT chain earlier on this hook already bound the connection."""
+    return ("dst" if at in ("PREROUTING", "OUTPUT") else "src") in state.extra.get("nat", {})
 
 
 def _accepting_decision(run: EvalRun, hook: str) -> Decision | None:

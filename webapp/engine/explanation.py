@@ -37,6 +37,8 @@ class Decision:
         where = f"{self.table} {self.chain}"
         if self.policy:
             return f"{where} policy"
+        if self.handle is not None:
+            return f"{where} rule {self.rule_number} (handle {self.handle})"
         return f"{where} rule {self.rule_number} (line {self.line})"
 
 

@@ -21,7 +21,7 @@ class Packet:
     proto: str = "tcp"
     sport: int | None = None
     dport: int | None = None
-    icmp_type: int = 8
+    icmp_type: int | None = None  # echo request: 8, or 128 for IPv6
     icmp_code: int = 0
     in_iface: str | None = None
     out_iface: str | None = None
@@ -106,9 +106,11 @@ def initial_ct_state(packet: Packet, proto: int) -> str:
         # From no connection only SYN opens one; a plain ACK is picked up mid-stream (loose).
         return "NEW" if flags in (0x02, 0x22, 0x10, 0x30) else "INVALID"
     if proto in _ICMP_NEW:
-        if proto == 58 and packet.icmp_type in _ICMPV6_UNTRACKED:
+        icmp_type = packet.icmp_type if packet.icmp_type is not None else (
+            8 if proto == 1 else 128)
+        if proto == 58 and icmp_type in _ICMPV6_UNTRACKED:
             return "UNTRACKED"
-        return "NEW" if packet.icmp_type in _ICMP_NEW[proto] else "INVALID"
+        return "NEW" if icmp_type in _ICMP_NEW[proto] else "INVALID"
     return state
 
 
@@ -153,11 +155,14 @@ class PacketState:
         proto = packet.proto_number
         has_ports = proto in (6, 17, 132, 136, 33)
         is_icmp = proto in (1, 58)
+        icmp_type = packet.icmp_type
+        if icmp_type is None:
+            icmp_type = 8 if proto == 1 else 128
         return cls(
             family=family, src=src, dst=dst, proto=proto,
             sport=packet.sport if has_ports else None,
             dport=packet.dport if has_ports else None,
-            icmp_type=packet.icmp_type if is_icmp else None,
+            icmp_type=icmp_type if is_icmp else None,
             icmp_code=packet.icmp_code if is_icmp else None,
             in_iface=packet.in_iface, out_iface=packet.out_iface,
             ct_state=initial_ct_state(packet, proto), mark=packet.mark, ctmark=0,

@@ -16,7 +16,8 @@ class ExplainRequestSerializer(serializers.Serializer):
     proto = serializers.CharField(default="tcp")
     sport = serializers.IntegerField(required=False, min_value=0, max_value=65535)
     dport = serializers.IntegerField(required=False, min_value=0, max_value=65535)
-    icmp_type = serializers.IntegerField(default=8, min_value=0, max_value=255)
+    icmp_type = serializers.IntegerField(required=False, min_value=0, max_value=255,
+                                         help_text="default: echo request (8; 128 for IPv6)")
     icmp_code = serializers.IntegerField(default=0, min_value=0, max_value=255)
     in_iface = serializers.CharField(required=False, max_length=15)
     out_iface = serializers.CharField(required=False, max_length=15)
