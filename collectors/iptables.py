@@ -468,7 +468,9 @@ def parse_iptables_save(text: str, filename: str = "<input>") -> Ruleset:
 _ARG = r'(?:"(?:[^"\\]|\\.)*"|[^\s"!\-][^\s"]*|-\d[^\s"]*)'
 _OPT = r"(?:-[sdiopfmjgc]|--[A-Za-z0-9][\w.-]*)"
 # The shape of a rule body after `-A CHAIN`; checked in C so that the structural pass stays cheap.
-_BODY = re.compile(rf"(?:[ \t]+(?:![ \t]+)?{_OPT}(?:[ \t]+(?:![ \t]+)?{_ARG})*)*[ \t]*")
+_BODY = rf"(?:[ \t]+(?:![ \t]+)?{_OPT}(?:[ \t]+(?:![ \t]+)?{_ARG})*)*[ \t]*"
+# A whole `-A CHAIN ...` line (after any [p:b] counters); group 1 is the chain.
+_RULE = re.compile(rf"-A[ \t]+([^\s\"]+){_BODY}")
 
 
 def _parse_rule_line(raw: str, line: str, lineno: int, filename: str, table: str,
@@ -484,17 +486,15 @@ def _parse_rule_line(raw: str, line: str, lineno: int, filename: str, table: str
             col = len(raw) - len(raw.lstrip()) + 1
             raise ParseError(filename, lineno, col, "bad counters before rule") from None
         body = line[end + 1:].lstrip()
-    head = body.split(None, 2)
-    rest = head[2] if len(head) > 2 else ""
-    if len(head) < 2 or head[0] not in ("-A", "--append") or not _BODY.fullmatch(" " + rest) \
-            or " -c " in body or "--set-counters" in body:
+    shape = _RULE.fullmatch(body)
+    if shape is None or " -c " in body or "--set-counters" in body:
         # Unusual or broken: decode it fully now to report the exact place or read `-c` counters.
         spec, counters = _decode(body, filename, lineno, raw.find(body))
         if counters is not None:
             packets, nbytes = counters
         chain = body.split()[1]
     else:
-        chain = head[1]
+        chain = shape[1]
     if chain not in chains:
         col = raw.find(chain, raw.find("-A")) + 1
         raise ParseError(filename, lineno, col, f"chain {chain} is not declared in table {table}")
