@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from bench import explain_bench, ingest_bench, parse_bench
+from bench import explain_bench, ingest_bench, nft_bench, parse_bench
 
 
 def main() -> int:
@@ -16,6 +16,7 @@ def main() -> int:
     args = parser.parse_args()
     results = {"parse": parse_bench.run(quick=args.quick),
                "explain": explain_bench.run(quick=args.quick),
+               "nft": nft_bench.run(quick=args.quick),
                "ingest": ingest_bench.run(quick=args.quick)}
     if args.json:
         print(json.dumps(results, indent=2))
