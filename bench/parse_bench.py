@@ -15,10 +15,11 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "iptables"
 def _measure(name: str, text: str, repeat: int) -> dict[str, Any]:
     structural, ruleset = best_of(repeat, lambda: parse_iptables_save(text, name))
     # Decoding every option (what compile and ingest validation need), cache cold each time.
-    from collectors.iptables import _decode_cached
+    from collectors.iptables import _SEGMENTS, _decode_cached
 
     def decode_all() -> None:
         _decode_cached.cache_clear()
+        _SEGMENTS.clear()
         parse_iptables_save(text, name).check()
 
     full, _ = best_of(repeat, decode_all)

@@ -6,7 +6,7 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from collectors.errors import ParseError, ParseWarning
 
@@ -255,6 +255,37 @@ def _group_tokens(tokens: list[str], quoted: list[bool]) -> list[_Group]:
     return groups
 
 
+# What one ` -x args` segment of an unquoted rule line says: a long option (an Option), a generic
+# option (an Option under its stored name), -m (a module name), -j/-g (a target), or False when
+# only the careful path can tell. Segments repeat across a table (`m tcp`, `-dport 5432`,
+# `j ACCEPT`), so each is read once and its value shared.
+_OPTION, _BASE, _MODULE, _JUMP, _GOTO = range(5)
+_Segment = tuple[int, Any] | bool
+_SEGMENTS: dict[str, _Segment] = {}
+_SEGMENTS_MAX = 1 << 18
+
+
+def _read_segment(seg: str) -> _Segment:
+    parts = seg.split()
+    if not parts or parts[-1] == "!" or "!" in parts[1:] or seg[0].isdigit():
+        return False  # negation, or an argument that starts with '-'
+    name = parts[0]
+    args = tuple(parts[1:])
+    if name[0] == "-":
+        return _OPTION, Option(name[1:], args)
+    if len(name) != 1 or len(args) != 1:
+        return False
+    if name == "m":
+        return _MODULE, args[0]
+    if name == "j":
+        return _JUMP, args[0]
+    if name == "g":
+        return _GOTO, args[0]
+    if name in _SHORT_BASE:
+        return _BASE, Option(_SHORT_BASE[name], args)
+    return False
+
+
 def _assemble_fast(body: str) -> tuple[str, tuple[Option, ...], tuple[Match, ...], str | None,
                                        bool, tuple[Option, ...], tuple[int, int] | None] | None:
     """The common case in one pass: an unquoted line split at ' -'; None means 'use _assemble'."""
@@ -271,34 +302,31 @@ def _assemble_fast(body: str) -> tuple[str, tuple[Option, ...], tuple[Match, ...
     module: str | None = None
     module_options: list[Option] = []
     in_target = False
+    known = _SEGMENTS
     for seg in segments[1:]:
-        parts = seg.split()
-        if not parts or parts[-1] == "!" or "!" in parts[1:] or seg[0].isdigit():
-            return None  # negation, or an argument that starts with '-': the careful path decides
-        name = parts[0]
-        if len(parts) == 2:
-            args: tuple[str, ...] = (parts[1],)
-        else:
-            args = tuple(parts[1:])
-        if name[0] == "-":
-            name = name[1:]
-            if module is not None and not in_target:
-                module_options.append(Option(name, args))
-            elif in_target:
-                target_options.append(Option(name, args))
+        read = known.get(seg)
+        if read is None:
+            read = _read_segment(seg)
+            if len(known) < _SEGMENTS_MAX:
+                known[seg] = read
+        if read is False:
+            return None
+        kind, value = read  # type: ignore[misc]  # not False here
+        if kind == _OPTION:
+            if in_target:
+                target_options.append(value)
+            elif module is not None:
+                module_options.append(value)
             else:
                 return None
-        elif len(name) == 1:
-            if name == "m" and len(args) == 1:
-                if module is not None:
-                    matches.append(Match(module, tuple(module_options)))
-                module, module_options, in_target = args[0], [], False
-            elif name in "jg" and len(args) == 1 and target is None:
-                target, goto, in_target = args[0], name == "g", True
-            elif name in _SHORT_BASE and len(args) == 1:
-                base.append(Option(_SHORT_BASE[name], args))
-            else:
-                return None
+        elif kind == _BASE:
+            base.append(value)
+        elif kind == _MODULE:
+            if module is not None:
+                matches.append(Match(module, tuple(module_options)))
+            module, module_options, in_target = value, [], False
+        elif target is None:
+            target, goto, in_target = value, kind == _GOTO, True
         else:
             return None
     if module is not None:

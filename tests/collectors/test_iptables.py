@@ -1,6 +1,8 @@
 """iptables-save parsing: structure, quoting, counters, errors with their place."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collectors.errors import ParseError
 from collectors.iptables import Option, parse_iptables_save
@@ -126,3 +128,27 @@ def test_the_fast_path_and_the_tokenizer_agree(line):
 
     tokens, quoted, _ = _tokenize(line)
     assert _assemble_fast(line) == _assemble(_group_tokens(tokens, quoted))
+
+
+SEGMENTS = st.sampled_from([
+    "-s 10.0.0.0/8", "-d 192.0.2.1/32", "-i eth+", "-o cali1234", "-p tcp", "-p udp",
+    "-m tcp --dport 22", "-m tcp --sport 1024:65535 --dport 80", "-m udp --dport 53",
+    "-m multiport --dports 80,443", "-m conntrack --ctstate NEW,ESTABLISHED",
+    "-m comment --comment x", "-m set --match-set s src,dst", "-m mark --mark 0x1/0xff",
+    "-m icmp --icmp-type 8", "-m recent --rcheck --seconds 60 --name ssh",
+])
+TARGETS = st.sampled_from(["-j ACCEPT", "-j DROP", "-g web", "-j LOG --log-prefix x",
+                           "-j MARK --set-xmark 0x1/0xff", "-j DNAT --to-destination 1.2.3.4:80",
+                           ""])
+
+
+@given(st.lists(SEGMENTS, max_size=6), TARGETS)
+def test_the_fast_path_reads_any_rule_as_the_tokenizer_does(segments, target):
+    from collectors.iptables import _assemble, _assemble_fast, _group_tokens, _tokenize
+
+    line = " ".join(["-A INPUT", *segments, target]).strip()
+    tokens, quoted, _ = _tokenize(line)
+    fast = _assemble_fast(line)
+    assert fast is not None
+    assert fast == _assemble(_group_tokens(tokens, quoted))
+    assert _assemble_fast(line) == fast  # a second read, from the segment memo, is the same
