@@ -36,3 +36,21 @@ def test_without_the_iptables_dump_the_nft_copies_run_and_a_warning_says_why():
     # The compat (xt) expressions iptables-nft leaves are not modelled: said, never guessed.
     assert result.verdict == "UNKNOWN"
     assert any("xt " in condition for condition in result.depends_on)
+
+
+def _table(name: str, handle: int, verdict: str) -> list[dict]:
+    return [
+        {"table": {"family": "inet", "name": name, "handle": handle}},
+        {"chain": {"family": "inet", "table": name, "name": "in", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "inet", "table": name, "chain": "in", "handle": 2,
+                  "expr": [{verdict: None}]}},
+    ]
+
+
+def test_at_equal_priority_the_chain_registered_last_runs_first():
+    import json
+
+    listing = json.dumps({"nftables": _table("first", 1, "drop") + _table("second", 2, "drop")})
+    result = load_host(nft_json=listing).explain(probe(22))
+    assert (result.verdict, result.decided_by.table) == ("DROP", "second")

@@ -67,20 +67,27 @@ class IptablesBaseChain:
     hook: str
     priority: int
     is_nat: bool
+    registered: int = 0  # place among base chains in an nft listing of the host, if known
 
     def run(self, run: EvalRun, at: str, trace: bool) -> tuple[str, Decision]:
         return _run_chain(self.chains, self.chain, run, at, trace)
 
 
-def iptables_base_chains(compiled: CompiledRuleset) -> list[BaseChain]:
-    """The built-in chains of every table, each with the priority its table registers at."""
+def iptables_base_chains(compiled: CompiledRuleset,
+                         registration: dict[tuple[str, str, str], int] | None = None
+                         ) -> list[BaseChain]:
+    """The built-in chains of every table, each with the priority its table registers at and,
+    when the host's nft listing is known, its place in it (iptables-nft tables are nft's)."""
+    family = "ip" if compiled.family == 4 else "ip6"
     out: list[BaseChain] = []
     for table, chains in compiled.tables.items():
         for hook in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"):
             if hook not in chains or chains[hook].policy is None:
                 continue
             priority = NAT_PRIORITY[hook] if table == "nat" else TABLE_PRIORITY.get(table, 0)
-            out.append(IptablesBaseChain(chains, chains[hook], hook, priority, table == "nat"))
+            registered = (registration or {}).get((family, table, hook), 0)
+            out.append(IptablesBaseChain(chains, chains[hook], hook, priority, table == "nat",
+                                         registered))
     return out
 
 
@@ -97,9 +104,7 @@ def explain(compiled: CompiledRuleset | list[BaseChain], packet: Packet, hook: s
         base_chains = iptables_base_chains(compiled)
     else:
         base_chains = compiled
-    # Equal priorities keep nft's own chain order (NAT chains sort by theirs within the core).
-    by_hook = {at: sorted((b for b in base_chains if b.hook == at),
-                          key=lambda b: (b.priority, getattr(b, "chain_priority", 0)))
+    by_hook = {at: sorted((b for b in base_chains if b.hook == at), key=_hook_order)
                for at in PATHS[hook]}
     start = PacketState.from_packet(packet, hook, local_addresses)
     if any(isinstance(b, IptablesBaseChain) and b.is_nat for b in base_chains):
@@ -194,6 +199,13 @@ def _walk(by_hook: dict[str, list[BaseChain]], run: EvalRun, hook: str, trace: b
             if verdict != "ACCEPT":
                 return verdict, decision
     return "ACCEPT", _accepting_decision(run, hook)
+
+
+def _hook_order(base: BaseChain) -> tuple[int, int, int]:
+    """Priority (NAT chains by their own within the NAT core); at equal priority the chain
+    registered last runs first, as the kernel inserts it before its equals."""
+    return (base.priority, getattr(base, "chain_priority", base.priority),
+            -getattr(base, "registered", 0))
 
 
 def nat_bound(state: PacketState, at: str) -> bool:

@@ -22,12 +22,14 @@ class HostRules:
     nft_chains: dict[int, list[BaseChain]] = field(default_factory=dict)
     warnings: list[ParseWarning] = field(default_factory=list)
     unmodelled: dict[str, int] = field(default_factory=dict)
+    # Base chains in the order the host's nft listing shows them (registration order).
+    registration: dict[tuple[str, str, str], int] = field(default_factory=dict)
     local_addresses: frozenset[int] | None = None
 
     def base_chains(self, family: int) -> list[BaseChain]:
         chains: list[BaseChain] = list(self.nft_chains.get(family, []))
         if family in self.iptables:
-            chains.extend(iptables_base_chains(self.iptables[family]))
+            chains.extend(iptables_base_chains(self.iptables[family], self.registration))
         return chains
 
     def explain(self, packet: Packet, hook: str = "INPUT", trace: bool = True) -> Explanation:
@@ -72,9 +74,16 @@ def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
 
 
 def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]]) -> None:
-    from webapp.engine.nft_eval import nft_base_chains_from_json
+    from collectors.nft import iptables_nft_tables, parse_nft_json
+    from webapp.engine.nft_eval import compile_nft
 
-    chains, warnings = nft_base_chains_from_json(text, name, skip_tables=skip)
-    for family, base in chains.items():
+    ruleset = parse_nft_json(text, name)
+    compiled = compile_nft(ruleset, skip)
+    for family, base in compiled.base_chains.items():
         host.nft_chains.setdefault(family, []).extend(base)
-    host.warnings.extend(warnings)
+    host.warnings.extend(compiled.warnings)
+    host.warnings.extend(
+        ParseWarning(name, 1, f"table {family} {table} looks made by iptables-nft: give its "
+                     "iptables-save too, whose rule numbers and matches Segscope reads exactly")
+        for family, table in iptables_nft_tables(ruleset) if (family, table) not in skip)
+    host.registration.update(compiled.registration)

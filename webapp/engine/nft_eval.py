@@ -80,6 +80,7 @@ class NftBaseChain:
     devices: tuple[str, ...] = ()
     stage: str = "hook"  # hook | ingress | egress
     nat_families: frozenset[int] = frozenset()  # IP versions with a NAT chain in the ruleset
+    registered: int = 0  # place in the listing: at equal priority the later one runs first
 
     def run(self, run: EvalRun, at: str, trace: bool) -> tuple[str, Decision]:
         """Walk the chain: accept ends only this base chain; drop and reject end the packet."""
@@ -199,6 +200,8 @@ class NftCompiled:
     warnings: list[ParseWarning] = field(default_factory=list)
     opaque: Counter[str] = field(default_factory=Counter)
     not_applied: list[str] = field(default_factory=list)
+    # (family, table, chain) of every base chain, skipped tables too -> registration order.
+    registration: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def compile_nft(ruleset: NftRuleset, skip_tables: Collection[tuple[str, str]] = (),
@@ -218,6 +221,11 @@ def compile_nft(ruleset: NftRuleset, skip_tables: Collection[tuple[str, str]] = 
 def _compile_nft(ruleset: NftRuleset, skip_tables: Collection[tuple[str, str]],
                  ingress: bool) -> NftCompiled:
     out = NftCompiled(warnings=list(ruleset.warnings))
+    # The listing is in creation order, which is the order base chains were registered.
+    for (family, name), table in ruleset.tables.items():
+        for chain in table.chains.values():
+            if chain.is_base:
+                out.registration[(family, name, chain.name)] = len(out.registration) + 1
     for (family, name), table in ruleset.tables.items():
         if (family, name) in skip_tables:
             continue
@@ -236,11 +244,13 @@ def _compile_nft(ruleset: NftRuleset, skip_tables: Collection[tuple[str, str]],
             if made is None:
                 out.not_applied.append(f"{table.label} {chain.name} (hook {chain.hook})")
                 continue
+            made.registered = out.registration[(family, name, chain.name)]
             for version in _FAMILIES[family]:
                 out.base_chains.setdefault(version, []).append(made)
     nat = frozenset(v for v, listed in out.base_chains.items() if any(b.is_nat for b in listed))
     for listed in out.base_chains.values():
-        listed.sort(key=lambda b: (b.priority, b.chain_priority))
+        # At equal priority the kernel runs the chain registered last first.
+        listed.sort(key=lambda b: (b.priority, b.chain_priority, -b.registered))
         for made in listed:
             made.nat_families = nat
     for text in out.not_applied:
