@@ -3,6 +3,7 @@ INSERTs elsewhere."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -65,8 +66,13 @@ def _copy(connection: Any, model: type[models.Model], fields: Sequence[str],
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
+
+
 def _copy_text(value: Any) -> str:
     """One value in PostgreSQL's COPY text format."""
+    if value.__class__ is str:
+        return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
     if value is None:
         return "\\N"
     if isinstance(value, str):
