@@ -53,7 +53,14 @@ def _copy(connection: Any, model: type[models.Model], fields: Sequence[str],
     with connection.cursor() as cursor, cursor.copy(sql) as copy:
         block: list[str] = []
         for row in rows:
-            block.append("\t".join([_copy_text(value) for value in row]))
+            # str() in C for every value, and one look at the row's texts together: only a row
+            # whose text holds a tab, newline, carriage return or backslash is escaped value
+            # by value.
+            if _NEEDS_ESCAPE("".join([v for v in row if v.__class__ is str])):
+                line = "\t".join([_copy_text(value) for value in row])
+            else:
+                line = "\t".join(map(str, [_NULL if v is None else v for v in row]))
+            block.append(line)
             count += 1
             if len(block) >= BATCH:
                 copy.write("\n".join(block) + "\n")
@@ -69,8 +76,18 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]").search
 
 
+class _Null:
+    """NULL in COPY text."""
+
+    def __str__(self) -> str:
+        return "\\N"
+
+
+_NULL = _Null()
+
+
 def _copy_text(value: Any) -> str:
-    """One value in PostgreSQL's COPY text format."""
+    """One value in PostgreSQL's COPY text format (ints, texts, times, booleans, NULL)."""
     if value.__class__ is str:
         return value.translate(_ESCAPES) if _NEEDS_ESCAPE(value) else value
     if value is None:
