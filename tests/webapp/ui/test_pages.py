@@ -1,39 +1,15 @@
 """The fleet, host, flow and explain pages, as a logged-in engineer sees them."""
 
-from datetime import UTC, datetime
-
 import pytest
 
-from webapp.flows.models import FlowRecord
-from webapp.inventory.models import Host, Workload
-from webapp.rules.services import ingest_snapshot
+from webapp.inventory.models import Host
 
 pytestmark = pytest.mark.django_db
 
-RULES = """*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [12:720]
-:OUTPUT ACCEPT [0:0]
-:seg-in-cali0003 - [0:0]
-[40:2400] -A FORWARD -o cali0003 -j seg-in-cali0003
-[3:180] -A seg-in-cali0003 -s 10.1.0.5/32 -p tcp -m tcp --dport 5432 -j ACCEPT
-[9:540] -A seg-in-cali0003 -j DROP
-COMMIT
-"""
-NOW = datetime(2026, 11, 26, 3, 0, 5, tzinfo=UTC)
-
 
 @pytest.fixture
-def node():
-    host = Host.objects.create(name="node-02", addresses=["192.0.2.12"])
-    Workload.objects.create(name="ledger-1", host=host, addresses=["10.2.0.9"],
-                            interface="cali0003", labels={"app": "ledger"}, started_at=NOW)
-    ingest_snapshot(host, NOW, {"iptables-save": RULES}, raw={})
-    FlowRecord.objects.create(host=host, bucket_start=NOW, bucket_end=NOW, src="10.1.0.6",
-                              dst="10.2.0.9", proto=6, dport=5432, packets=3, bytes=180,
-                              records=3, verdict="DROP", rule_ref="segscope-drop ledger-1",
-                              source_format="ulogd2")
-    return host
+def node(node_02_with_a_drop):
+    return node_02_with_a_drop
 
 
 def test_the_fleet_page_lists_hosts_and_recent_drops(client_logged_in, node):
