@@ -45,7 +45,7 @@ COMMIT
 
 
 @pytest.fixture
-def node_02_with_a_drop(db):  # type: ignore[no-untyped-def]
+def node_02_with_a_drop(db):
     """node-02 runs ledger-1 behind cali0003: its rules allow only 10.1.0.5 on tcp/5432, and
     it logged a dropped flow from 10.1.0.6."""
     from datetime import UTC, datetime
