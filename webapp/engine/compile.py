@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from collectors.errors import ParseWarning
-from collectors.iptables import Option, Rule, Ruleset
+from collectors.iptables import Match, Option, Rule, Ruleset
 from webapp.engine.matches import (
     Check,
     CompiledCheck,
@@ -244,9 +244,10 @@ def _base_check(result: CompiledRule, opt: Option, family: int) -> Check:
     return lambda state: opt.negated
 
 
-def _indexable_dport(match: object) -> tuple[tuple[tuple[int, int], ...], bool] | None:
-    module = match.module  # type: ignore[attr-defined]
-    for opt in match.options:  # type: ignore[attr-defined]
+def _indexable_dport(match: Match) -> tuple[tuple[tuple[int, int], ...], bool] | None:
+    """The destination ports a tcp/udp/multiport match allows, for the chain index."""
+    module = match.module
+    for opt in match.options:
         if module in ("tcp", "udp", "sctp", "udplite", "dccp") and opt.name in (
                 "dport", "destination-port"):
             return (parse_port_range(opt.value),), opt.negated

@@ -24,12 +24,17 @@ class HostRules:
     unmodelled: dict[str, int] = field(default_factory=dict)
     # Base chains in the order the host's nft listing shows them (registration order).
     registration: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    _base_chains: dict[int, list[BaseChain]] = field(default_factory=dict, repr=False)
     local_addresses: frozenset[int] | None = None
 
     def base_chains(self, family: int) -> list[BaseChain]:
-        chains: list[BaseChain] = list(self.nft_chains.get(family, []))
-        if family in self.iptables:
-            chains.extend(iptables_base_chains(self.iptables[family], self.registration))
+        """Every base chain of one IP version, built once: explain runs on the hot path."""
+        chains = self._base_chains.get(family)
+        if chains is None:
+            chains = list(self.nft_chains.get(family, []))
+            if family in self.iptables:
+                chains.extend(iptables_base_chains(self.iptables[family], self.registration))
+            self._base_chains[family] = chains
         return chains
 
     def explain(self, packet: Packet, hook: str = "INPUT", trace: bool = True) -> Explanation:

@@ -605,9 +605,6 @@ def _port_value(state: PacketState, flag: str) -> int | None:
     return state.sport if flag == "src" else state.dport
 
 
-UNKNOWN_REASON = "not modelled: its outcome depends on state Segscope cannot see"
-
-
 def _unknown(match: Match, opt: Option | None = None) -> CompiledCheck:
     return CompiledCheck(lambda state: None, opt if opt is not None else match, match)
 
@@ -622,9 +619,6 @@ def compile_match(match: Match, family: int, sets: SetLookup | None,
     if builder is None:
         return [_unknown(match)]
     return builder(match, family, sets)
-
-
-KNOWN_MATCHES = frozenset(MATCH_BUILDERS)
 
 
 def is_modelled(match: Match) -> bool:

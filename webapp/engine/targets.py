@@ -15,7 +15,7 @@ Effect = Callable[[PacketState], "str | None"]
 CONTINUING = frozenset({
     "LOG", "NFLOG", "ULOG", "TRACE", "CHECKSUM", "TCPMSS", "TOS", "DSCP", "TTL", "HL",
     "CLASSIFY", "SECMARK", "CONNSECMARK", "AUDIT", "IDLETIMER", "LED", "RATEEST", "TEE", "SET",
-    "HMARK", "ECN", "TCPOPTSTRIP", "NETMAP_NOOP", "CT", "NOTRACK", "MARK", "CONNMARK",
+    "HMARK", "ECN", "TCPOPTSTRIP", "CT", "NOTRACK", "MARK", "CONNMARK",
 })
 NAT_TARGETS = frozenset({"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP"})
 # Targets whose outcome depends on a program or socket Segscope cannot see.
@@ -131,8 +131,7 @@ def _connmark_effect(rule: Rule) -> Effect:
     return effect_with_connection
 
 
-def _parse_nat_range(text: str, family: int | None
-                     ) -> tuple[int | None, int | None, int | None, int | None]:
+def _parse_nat_range(text: str) -> tuple[int | None, int | None, int | None, int | None]:
     """`a[-b][:p[-q]]` (IPv6 in brackets) as (first, last address, first, last port)."""
     addr_part, port_part = text, ""
     if text.startswith("["):
@@ -160,7 +159,7 @@ def _nat_effect(rule: Rule) -> Effect:
         opt = rule.target_option(option)
         if opt is None:
             raise ValueParseError(f"{target} needs --{option}")
-        first, last, port_low, port_high = _parse_nat_range(opt.value, None)
+        first, last, port_low, port_high = _parse_nat_range(opt.value)
         return _translate(target, first, last, port_low, port_high)
     if target == "NETMAP":
         opt = rule.target_option("to")
