@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import groupby
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from collectors.flowlogs.detect import ROW_PARSERS, detect_with_hint
 from collectors.flowlogs.parsing import (
@@ -23,6 +23,8 @@ from collectors.flowlogs.values import epoch_from_iso, epoch_of, utc
 
 DEFAULT_BUCKET_SECONDS = 60
 _Sums = tuple[int, int, int, float, float]  # packets, bytes, records, earliest start, latest end
+# src, dst, proto, dport, icmp_type, icmp_code, verdict, rule_ref, observer (a Row's key slice)
+_Key = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,17 @@ AggregateRow = tuple[datetime, int, str, str, int | None, int | None, int | None
                      str | None, str | None, str | None, str, int, int, int, datetime, datetime]
 
 
+class Bucket(NamedTuple):
+    """One time bucket of one source format: its groups, keyed by a Row's key slice (src, dst,
+    proto, dport, icmp_type, icmp_code, verdict, rule_ref, observer), each with its sums
+    (packets, bytes, records, earliest start, latest end in epoch seconds)."""
+
+    source_format: str
+    start: int  # epoch seconds
+    seconds: int
+    groups: dict[_Key, _Sums]
+
+
 @dataclass(frozen=True, slots=True)
 class IngestReport:
     """What adding one flow-log file to an aggregator found: its format, records, bad lines."""
@@ -97,7 +110,8 @@ class FlowAggregator:
         self.bucket_seconds = bucket_seconds
         self.raw_records = 0
         # source format -> bucket index -> key fields -> (packets, bytes, records, start, end)
-        self._groups: dict[str, dict[float, dict[tuple[Any, ...], _Sums]]] = {}
+        self._groups: dict[str, dict[float, dict[_Key, _Sums]]] = {}
+        self._newest: dict[str, float] = {}  # source format -> newest bucket index seen
 
     def add_rows(self, rows: Iterable[Row], source_format: str) -> int:
         """Add parser rows of one format; returns how many were added."""
@@ -105,7 +119,8 @@ class FlowAggregator:
         width = self.bucket_seconds
         added = 0
         last_bucket: float | None = None
-        groups: dict[tuple[Any, ...], _Sums] = {}
+        newest = self._newest.get(source_format, float("-inf"))
+        groups: dict[_Key, _Sums] = {}
         # The hot path of flow ingest: epoch arithmetic and one dict lookup per row (rows of a
         # file mostly stay in one bucket for a while); datetimes are built once per aggregate,
         # in rows(). Sums are tuples rather than lists because the garbage collector stops
@@ -117,6 +132,8 @@ class FlowAggregator:
                 if bucket != last_bucket:
                     groups = buckets.setdefault(bucket, {})
                     last_bucket = bucket
+                    if bucket > newest:
+                        newest = bucket
                 key = row[2:11]  # the key slice, see Row
                 acc = groups.get(key)
                 if acc is None:
@@ -127,6 +144,8 @@ class FlowAggregator:
                                    row[1] if row[1] > acc[4] else acc[4])
                 added += 1
         self.raw_records += added
+        if added:
+            self._newest[source_format] = newest
         return added
 
     def add_records(self, records: Iterable[FlowRecord]) -> int:
@@ -157,6 +176,23 @@ class FlowAggregator:
         rows = ROW_PARSERS[name](text, report, ParseOptions.of(observed_at, aws_fields))
         added = self.add_rows(rows, name)
         return IngestReport(filename, name, added, report.errors, report.skipped)
+
+    def pop_buckets(self, *, keep_seconds: int | None = None) -> list[Bucket]:
+        """Remove and return the buckets summed so far: all of them, or with keep_seconds only
+        those starting more than keep_seconds before the newest bucket of their format. A
+        record for a bucket already taken starts that bucket anew (summed apart, not lost)."""
+        width = self.bucket_seconds
+        taken: list[Bucket] = []
+        for source_format, buckets in self._groups.items():
+            if keep_seconds is None:
+                settled = list(buckets)
+            else:
+                limit = self._newest[source_format] - keep_seconds / width
+                settled = [bucket for bucket in buckets if bucket < limit]
+            for bucket in settled:
+                taken.append(Bucket(source_format, int(bucket) * width, width,
+                                    buckets.pop(bucket)))
+        return taken
 
     def rows(self) -> list[AggregateRow]:
         """Everything added so far as tuples in AGGREGATE_COLUMNS order, ready for COPY."""

@@ -149,3 +149,42 @@ def test_it_prints_a_record_as_one_readable_line() -> None:
 def test_it_is_immutable() -> None:
     with pytest.raises(AttributeError):
         PAYMENTS_TO_LEDGER.verdict = "DROP"  # type: ignore[misc]
+
+
+def _minutes(aggregator: FlowAggregator, **kwargs: int) -> list[tuple[str, datetime]]:
+    return sorted((b.source_format, datetime.fromtimestamp(b.start, UTC))
+                  for b in aggregator.pop_buckets(**kwargs))
+
+
+def test_settled_buckets_are_taken_out_and_the_recent_ones_kept() -> None:
+    aggregator = FlowAggregator(60)
+    aggregator.add_records([later(PAYMENTS_TO_LEDGER, 60 * m) for m in range(5)])
+
+    settled = _minutes(aggregator, keep_seconds=120)
+
+    assert settled == [("kernel_log", T0), ("kernel_log", T0 + timedelta(minutes=1))]
+    assert [row[0] for row in sorted(aggregator.rows())] == [
+        T0 + timedelta(minutes=m) for m in (2, 3, 4)]
+    assert len(_minutes(aggregator)) == 3
+    assert aggregator.rows() == []
+
+
+def test_buckets_settle_by_the_newest_record_of_their_own_format() -> None:
+    aggregator = FlowAggregator(60)
+    aggregator.add_records([PAYMENTS_TO_LEDGER,
+                            later(PAYMENTS_TO_LEDGER, 600, source_format="conntrack")])
+
+    assert _minutes(aggregator, keep_seconds=120) == []
+
+
+def test_a_bucket_taken_out_starts_anew_with_its_sums_apart() -> None:
+    aggregator = FlowAggregator(60)
+    aggregator.add_records([PAYMENTS_TO_LEDGER, later(PAYMENTS_TO_LEDGER, 600)])
+    (taken,) = aggregator.pop_buckets(keep_seconds=120)
+
+    aggregator.add_records([later(PAYMENTS_TO_LEDGER, 5, sport=40000)])
+
+    (late,) = [b for b in aggregator.pop_buckets() if b.start == taken.start]
+    assert [sums[2] for sums in taken.groups.values()] == [1]
+    assert [sums[:3] for sums in late.groups.values()] == [(10, 1000, 1)]
+    assert aggregator.raw_records == 3

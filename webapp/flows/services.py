@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import operator
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import timedelta
+from itertools import islice
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from collectors.flowlogs import AGGREGATE_COLUMNS, FlowAggregator, LineError
-from collectors.flowlogs.detect import ROW_PARSERS
-from collectors.flowlogs.parsing import ParseOptions, Report
+from collectors.flowlogs import FlowAggregator
+from collectors.flowlogs.aggregate import Bucket
+from collectors.flowlogs.detect import ROW_PARSERS, detect_with_hint
+from collectors.flowlogs.parsing import ParseOptions, Report, collector_paused
+from collectors.flowlogs.values import utc
+from webapp.bulk import row_writer, timestamp_text
 from webapp.flows.models import FlowBatch, FlowRecord
-from webapp.flows.writer import insert_rows
 from webapp.inventory.models import Host
 
 # The protocol's source names; "auto" detects the format from the content.
@@ -26,13 +27,16 @@ SOURCES: dict[str, str | None] = {
     "hubble": "hubble", "conntrack": "conntrack", "ulogd2": "ulogd", "kernel_log": "kernel_log",
 }
 BUCKET_SECONDS = 60
+# A bucket is written once the batch has reached records this much newer: time-ordered logs
+# are then written while the rest is still being parsed. A record older than that (rare in
+# time-ordered logs) starts its bucket anew: summed apart from it, never lost.
+SETTLE_SECONDS = 120
+# Parsed rows added to the aggregator between writes of settled buckets.
+CHUNK_ROWS = 16_384
 MAX_REPORTED_BAD_LINES = 1000
-# FlowRecord fields filled from the aggregator's rows, looked up by column name.
-_COPIED = ("src", "dst", "proto", "dport", "icmp_type", "icmp_code", "packets", "bytes",
-           "records", "verdict", "rule_ref", "source_format")
-_RECORD_FIELDS = ("host", "bucket_start", "bucket_end", "observer", *_COPIED)
-_COLUMN = {name: i for i, name in enumerate(AGGREGATE_COLUMNS)}
-_copied = operator.itemgetter(*(_COLUMN[name] for name in _COPIED))
+_RECORD_FIELDS = ("host", "bucket_start", "bucket_end", "observer", "src", "dst", "proto",
+                  "dport", "icmp_type", "icmp_code", "packets", "bytes", "records", "verdict",
+                  "rule_ref", "source_format")
 
 
 class TooManyLines(ValueError):
@@ -41,13 +45,6 @@ class TooManyLines(ValueError):
     def __init__(self, count: int, maximum: int) -> None:
         super().__init__(f"the batch has {count} lines; the limit is {maximum}")
         self.count, self.maximum = count, maximum
-
-
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    aggregator: FlowAggregator
-    errors: list[LineError]
-    source_format: str
 
 
 def ingest_flows(host: Host, source: str, filename: str, text: str) -> tuple[FlowBatch, bool]:
@@ -63,48 +60,41 @@ def ingest_flows(host: Host, source: str, filename: str, text: str) -> tuple[Flo
     earlier = FlowBatch.objects.filter(host=host, content_hash=digest).first()
     if earlier is not None:
         return earlier, False
-    parsed = _parse(source, filename, text, now)
-    bad = [{"line": e.line, "reason": e.reason} for e in parsed.errors[:MAX_REPORTED_BAD_LINES]]
-    rows = list(_rows(host.pk, parsed.aggregator))
+    # A named source skips detection: the agent knows what it tails.
+    source_format = SOURCES[source] or detect_with_hint(text, filename, None)
+    report = Report(filename)
+    parsed = ROW_PARSERS[source_format](text, report, ParseOptions.of(now))
+    aggregator = FlowAggregator(BUCKET_SECONDS)
     try:
         with transaction.atomic():
+            with row_writer(FlowRecord, _RECORD_FIELDS) as writer, collector_paused():
+                while chunk := list(islice(parsed, CHUNK_ROWS)):
+                    aggregator.add_rows(chunk, source_format)
+                    writer.write(_record_rows(
+                        host.pk, aggregator.pop_buckets(keep_seconds=SETTLE_SECONDS)))
+                writer.write(_record_rows(host.pk, aggregator.pop_buckets()))
             batch = FlowBatch.objects.create(
-                host=host, content_hash=digest, source=source,
-                source_format=parsed.source_format, filename=filename[:1024], received_at=now,
-                accepted=parsed.aggregator.raw_records, written=len(rows), bad_lines=bad,
-                bad_line_count=len(parsed.errors))
-            write_flow_rows(rows)
+                host=host, content_hash=digest, source=source, source_format=source_format,
+                filename=filename[:1024], received_at=now, accepted=aggregator.raw_records,
+                written=writer.count, bad_line_count=len(report.errors),
+                bad_lines=[{"line": e.line, "reason": e.reason}
+                           for e in report.errors[:MAX_REPORTED_BAD_LINES]])
     except IntegrityError:
         # The same batch, sent twice at once, committed first by the other request.
         return FlowBatch.objects.get(host=host, content_hash=digest), False
     return batch, True
 
 
-def _parse(source: str, filename: str, text: str, observed_at: datetime) -> _Parsed:
-    aggregator = FlowAggregator(BUCKET_SECONDS)
-    fmt = SOURCES[source]
-    if fmt is None:
-        found = aggregator.add_text(text, filename, observed_at=observed_at)
-        return _Parsed(aggregator, found.errors, found.source_format)
-    # A named source skips detection: the agent knows what it tails.
-    report = Report(filename)
-    aggregator.add_rows(ROW_PARSERS[fmt](text, report, ParseOptions.of(observed_at)), fmt)
-    return _Parsed(aggregator, report.errors, fmt)
-
-
-def write_flow_rows(rows: list[tuple[Any, ...]]) -> int:
-    """Write FlowRecord rows (values in _RECORD_FIELDS order) with COPY on PostgreSQL."""
-    return insert_rows(FlowRecord, _RECORD_FIELDS, rows)
-
-
-def _rows(host_id: int, aggregator: FlowAggregator) -> Iterator[tuple[Any, ...]]:
-    """What an aggregator summed, seen by one host, as FlowRecord rows."""
-    ends: dict[datetime, datetime] = {}
-    start_at, width_at, observer_at = (
-        _COLUMN["bucket_start"], _COLUMN["bucket_seconds"], _COLUMN["observer"])
-    for row in aggregator.rows():
-        start = cast(datetime, row[start_at])
-        end = ends.get(start)
-        if end is None:
-            end = ends[start] = start + timedelta(seconds=cast(int, row[width_at]))
-        yield (host_id, start, end, row[observer_at] or "", *_copied(row))
+def _record_rows(host_id: int, buckets: list[Bucket]) -> Iterator[tuple[Any, ...]]:
+    """The FlowRecord rows of summed buckets seen by one host."""
+    for bucket in buckets:
+        start = utc(bucket.start)
+        # Rendered once per bucket: formatting a datetime costs more than the rest of a row.
+        start_text = timestamp_text(start)
+        end_text = timestamp_text(start + timedelta(seconds=bucket.seconds))
+        source_format = bucket.source_format
+        for (src, dst, proto, dport, icmp_type, icmp_code, verdict, rule_ref, observer), (
+                packets, nbytes, records, _, _) in bucket.groups.items():
+            yield (host_id, start_text, end_text, observer or "", src, dst, proto, dport,
+                   icmp_type, icmp_code, packets, nbytes, records, verdict, rule_ref,
+                   source_format)

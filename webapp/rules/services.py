@@ -15,7 +15,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from webapp.flows.writer import insert_rows
+from webapp.bulk import insert_rows
 from webapp.inventory.models import Host
 from webapp.rules.dumps import (
     DUMP_ERRORS,

@@ -6,7 +6,7 @@ _LINE = ("2026-11-26T03:{time}+00:00 node-01 kernel: [8123.456789] seg-{verdict}
          "RES=0x00 SYN URGP=0")
 
 
-def _line(time: str, verdict: str, src: str, dst: str, sport: int, dport: int,
+def kernel_log_line(time: str, verdict: str, src: str, dst: str, sport: int, dport: int,
           iface: str = "cali1a2b3c") -> str:
     return _LINE.format(time=time, verdict=verdict, iface=iface, src=src, dst=dst, sport=sport,
                         dport=dport)
@@ -15,11 +15,11 @@ def _line(time: str, verdict: str, src: str, dst: str, sport: int, dport: int,
 # Minute 03:00: three SYNs from payments to ledger:5432 dropped (three source ports), one ssh
 # accepted; minute 03:01: one more drop, one line with a bad address, one non-LOG kernel line.
 KERNEL_LOG = "\n".join([
-    _line("00:05.120000", "DROP", "10.1.0.5", "10.1.0.9", 40001, 5432),
-    _line("00:06.120000", "DROP", "10.1.0.5", "10.1.0.9", 40002, 5432),
-    _line("00:07.120000", "DROP", "10.1.0.5", "10.1.0.9", 40003, 5432),
-    _line("00:08.120000", "ACCEPT", "192.0.2.50", "192.0.2.11", 50000, 22, iface="eth0"),
-    _line("01:05.120000", "DROP", "10.1.0.5", "10.1.0.9", 40004, 5432),
-    _line("01:06.120000", "DROP", "10.1.0.300", "10.1.0.9", 40005, 5432),
+    kernel_log_line("00:05.120000", "DROP", "10.1.0.5", "10.1.0.9", 40001, 5432),
+    kernel_log_line("00:06.120000", "DROP", "10.1.0.5", "10.1.0.9", 40002, 5432),
+    kernel_log_line("00:07.120000", "DROP", "10.1.0.5", "10.1.0.9", 40003, 5432),
+    kernel_log_line("00:08.120000", "ACCEPT", "192.0.2.50", "192.0.2.11", 50000, 22, iface="eth0"),
+    kernel_log_line("01:05.120000", "DROP", "10.1.0.5", "10.1.0.9", 40004, 5432),
+    kernel_log_line("01:06.120000", "DROP", "10.1.0.300", "10.1.0.9", 40005, 5432),
     "2026-11-26T03:01:07+00:00 node-01 kernel: [8185.000000] e1000e: eth0 NIC Link is Up",
 ]) + "\n"

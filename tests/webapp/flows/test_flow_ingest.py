@@ -1,12 +1,13 @@
 """Flow batches: aggregated on arrival, written atomically, counted once, bad lines reported."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pytest_django import Settings
 
-from tests.webapp.flows.kernel_log import KERNEL_LOG
+from tests.webapp.flows.kernel_log import KERNEL_LOG, kernel_log_line
 from tests.webapp.inventory.personas import AgentClient
 from webapp.flows import services
 from webapp.flows.models import FlowBatch, FlowRecord
@@ -91,19 +92,62 @@ def test_an_unknown_source_is_a_400(agent: AgentClient, node_01: Host) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_is_atomic(agent: AgentClient, node_01: Host,
                            monkeypatch: pytest.MonkeyPatch) -> None:
-    write = services.insert_rows
-    written: list[int] = []
+    record_rows = services._record_rows
+    sent: list[tuple[Any, ...]] = []
 
-    def write_then_fail(*args: Any) -> int:
-        written.append(write(*args))
-        raise RuntimeError("connection lost")
+    def rows_then_failure(*args: Any) -> Iterator[tuple[Any, ...]]:
+        for row in record_rows(*args):
+            sent.append(row)
+            yield row
+        if sent:
+            raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(services, "insert_rows", write_then_fail)
+    monkeypatch.setattr(services, "_record_rows", rows_then_failure)
     agent.raise_request_exception = False
 
     response = agent.send(FLOWS, flow_body())
 
     assert response.status_code == 500
-    assert written == [3]
+    assert len(sent) == 3
     assert not FlowRecord.objects.exists()
     assert not FlowBatch.objects.exists()
+
+
+def _ten_minutes_of_drops() -> list[str]:
+    """Two dropped SYNs a minute from 03:00 to 03:09, in time order."""
+    return [kernel_log_line(f"{minute:02}:{second:02}.000000", "DROP", "10.1.0.5", "10.1.0.9",
+                            40000 + minute * 2 + i, 5432)
+            for minute in range(10) for i, second in enumerate((10, 40))]
+
+
+def test_settled_minutes_are_written_while_the_rest_is_parsed(
+        agent: AgentClient, node_01: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "CHUNK_ROWS", 4)
+    record_rows = services._record_rows
+    written_per_step: list[int] = []
+
+    def counted(*args: Any) -> Iterator[tuple[Any, ...]]:
+        rows = list(record_rows(*args))
+        written_per_step.append(len(rows))
+        return iter(rows)
+
+    monkeypatch.setattr(services, "_record_rows", counted)
+
+    response = agent.send(FLOWS, flow_body("\n".join(_ten_minutes_of_drops()) + "\n"))
+
+    assert (response.json()["accepted"], response.json()["written"]) == (20, 10)
+    assert sum(written_per_step[:-1]) > 0  # before the last line was parsed
+    assert sorted(FlowRecord.objects.values_list("records", flat=True)) == [2] * 10
+
+
+def test_a_record_older_than_the_settled_minutes_is_summed_apart_not_lost(
+        agent: AgentClient, node_01: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "CHUNK_ROWS", 4)
+    late = kernel_log_line("00:50.000000", "DROP", "10.1.0.5", "10.1.0.9", 40100, 5432)
+
+    response = agent.send(FLOWS, flow_body("\n".join([*_ten_minutes_of_drops(), late]) + "\n"))
+
+    assert (response.json()["accepted"], response.json()["written"]) == (21, 11)
+    first_minute = FlowRecord.objects.filter(bucket_start=datetime(2026, 11, 26, 3, 0,
+                                                                   tzinfo=UTC))
+    assert sorted(first_minute.values_list("records", flat=True)) == [1, 2]

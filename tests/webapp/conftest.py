@@ -1,4 +1,4 @@
-"""Personas shared by the web tests of inventory, rules and flows."""
+"""Personas shared by the web tests: hosts, their agent, an operator."""
 
 from tests.webapp.inventory.personas import agent, node_01, node_02, oscar, oscar_client
 

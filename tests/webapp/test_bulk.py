@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from webapp.bulk import insert_rows, timestamp_text
 from webapp.flows.models import FlowRecord
-from webapp.flows.writer import insert_rows
 from webapp.inventory.models import Host
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +66,27 @@ def test_other_databases_get_the_same_rows_by_insert(node_01: Host,
     assert written == 601
     assert [q for q in queries if "INSERT" in q["sql"]]
     assert _stored() == _in_order(rows)
+
+
+def test_times_given_as_text_are_stored_as_times(node_01: Host) -> None:
+    row = (node_01.pk, timestamp_text(T0), timestamp_text(T0 + timedelta(minutes=1)),
+           "10.1.0.1", "10.1.0.9", 6, 5432, None, None, 1, 60, 1, "DROP", None, "", "aws_vpc")
+
+    insert_rows(FlowRecord, FIELDS, [row])
+
+    stored = FlowRecord.objects.get()
+    assert (stored.bucket_start, stored.bucket_end) == (T0, T0 + timedelta(minutes=1))
+
+
+def test_other_databases_take_times_as_text_too(node_01: Host,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    row = (node_01.pk, timestamp_text(T0), timestamp_text(T0 + timedelta(minutes=1)),
+           "10.1.0.1", "10.1.0.9", 6, 5432, None, None, 1, 60, 1, "DROP", None, "", "aws_vpc")
+
+    insert_rows(FlowRecord, FIELDS, [row])
+
+    assert FlowRecord.objects.get().bucket_start == T0
 
 
 def test_it_refuses_a_field_that_is_no_column() -> None:

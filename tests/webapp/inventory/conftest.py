@@ -1,5 +1,0 @@
-"""Personas shared by the web tests of inventory, rules and flows."""
-
-from tests.webapp.inventory.personas import agent, node_01, node_02, oscar, oscar_client
-
-__all__ = ["agent", "node_01", "node_02", "oscar", "oscar_client"]

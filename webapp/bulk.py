@@ -1,0 +1,95 @@
+"""Bulk insertion of many rows (flow records, a snapshot's rules): PostgreSQL COPY where the
+database is PostgreSQL, batched INSERTs elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, models, router
+
+from collectors.flowlogs.parsing import collector_paused
+
+BATCH = 5000
+
+
+class RowWriter:
+    """Writes rows (values in the order of its fields) into one table, as they come."""
+
+    def __init__(self, write: Any) -> None:
+        self._write = write
+        self.count = 0
+
+    def write(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Write rows; returns how many."""
+        written = self._write(rows)
+        self.count += written
+        return written
+
+
+@contextmanager
+def row_writer(model: type[models.Model], fields: Sequence[str]) -> Iterator[RowWriter]:
+    """A RowWriter into model's table for as long as the block runs, in the caller's
+    transaction; no model instances, signals or returned ids. Values are ints, texts,
+    booleans, None, datetimes or `timestamp_text` of a datetime. On PostgreSQL the rows of
+    the whole block form one COPY, which the database stores while the caller goes on."""
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    columns = [_field(model, name) for name in fields]
+    if connection.vendor != "postgresql":
+        yield RowWriter(lambda rows: _insert(model, alias, columns, rows))
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(str(column.column)) for column in columns)
+    connection.ensure_connection()
+    with connection.cursor() as cursor, cursor.copy(
+            f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy:
+        # psycopg formats and escapes each row in C and sends them in large blocks.
+        yield RowWriter(lambda rows: _copy_rows(copy.write_row, rows))
+
+
+def insert_rows(model: type[models.Model], fields: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> int:
+    """Insert rows (values in `fields` order) into model's table; returns how many."""
+    with row_writer(model, fields) as writer:
+        return writer.write(rows)
+
+
+def timestamp_text(moment: datetime) -> str:
+    """A datetime as the text a timestamp column takes. Callers writing many rows that share a
+    few moments render each once: formatting a datetime costs more than the rest of its row."""
+    return moment.isoformat()
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.concrete:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
+def _copy_rows(write_row: Any, rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with collector_paused():
+        for row in rows:
+            write_row(row)
+            count += 1
+    return count
+
+
+def _insert(model: type[models.Model], alias: str, columns: Sequence[models.Field[Any, Any]],
+            rows: Iterable[Sequence[Any]]) -> int:
+    attnames = [column.attname for column in columns]
+    manager = model._default_manager.using(alias)
+    count = 0
+    batch: list[models.Model] = []
+    for row in rows:
+        batch.append(model(**dict(zip(attnames, row, strict=True))))
+        if len(batch) >= BATCH:
+            manager.bulk_create(batch)
+            count += len(batch)
+            batch = []
+    manager.bulk_create(batch)
+    return count + len(batch)
