@@ -30,8 +30,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DESCRIPTION = (
     "Collect this host's iptables, ip6tables, ipset, nftables and conntrack dumps (whichever tools"
     " are installed) and flow-log lines, and push them to a Segscope server: a snapshot when the"
-    " dumps changed, a heartbeat otherwise. While the server is unreachable, requests are spooled"
-    " to disk and replayed in order with exponential backoff.")
+    " rules changed (or, for new counters, every --counters-every), a heartbeat otherwise. While"
+    " the server is unreachable, requests are spooled to disk and replayed in order with"
+    " exponential backoff.")
 
 
 def parse_duration(text: str) -> float:
@@ -59,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the host name the token belongs to (default: %(default)s)")
     parser.add_argument("--interval", type=parse_duration, default=10.0, metavar="DURATION",
                         help="time between rounds: 10s, 2m, 500ms (default 10s)")
+    parser.add_argument("--counters-every", type=parse_duration, default=300.0,
+                        metavar="DURATION",
+                        help="while the rules stay the same, send a snapshot for its new counters"
+                             " at most this often; heartbeats in between (default 5m)")
     parser.add_argument("--once", action="store_true",
                         help="one round, then exit: 0 if everything was delivered or spooled")
     parser.add_argument("--dry-run", action="store_true",
@@ -106,8 +111,8 @@ def run_agent(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     config = AgentConfig(host=args.host, spool_dir=args.spool_dir,
                          flow_sources=tuple(args.flow_log), netns=args.netns,
-                         interval=args.interval, command_timeout=args.command_timeout,
-                         dry_run=args.dry_run)
+                         interval=args.interval, counters_every=args.counters_every,
+                         command_timeout=args.command_timeout, dry_run=args.dry_run)
     if args.dry_run:
         agent = Agent(config, DryRunTransport(args.server, out, verbose=args.verbose))
         return _run(agent, args.once)

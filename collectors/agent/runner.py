@@ -47,6 +47,8 @@ class AgentConfig:
     flow_sources: tuple[FlowSource, ...] = ()
     netns: str | None = None
     interval: float = 10.0
+    # A snapshot whose rules are unchanged is sent for its counters at most this often.
+    counters_every: float = 300.0
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     dry_run: bool = False
 
@@ -83,8 +85,12 @@ class Agent:
         self.retry_at = -math.inf
         self._state_path = config.spool_dir / STATE_FILE
         state = self._load_state()
-        # The hash of the last snapshot delivered or spooled (the spool will deliver it).
+        # The hash of the last snapshot delivered or spooled (the spool will deliver it), the
+        # hash of its rules alone and when it was collected.
         self.queued_hash: str | None = state.get("snapshot_hash")
+        self.queued_rules_hash: str | None = state.get("rules_hash")
+        collected_at = state.get("collected_at")
+        self.queued_at = float(collected_at) if isinstance(collected_at, (int, float)) else None
         positions = state.get("flows")
         self.followers = [FileFollower(s, _position(positions, s.path))
                           for s in config.flow_sources]
@@ -182,15 +188,26 @@ class Agent:
         if collection is None or not collection.dumps:
             log.warning("no dumps collected; nothing to send this round")
             return
-        content_hash = collection.hash
-        if content_hash == self.queued_hash:
-            heartbeat = heartbeat_request(self.config.host, time.time(), content_hash)
+        rules_hash = collection.rules_hash
+        if self.queued_hash is not None and not self._snapshot_due(collection, rules_hash):
+            heartbeat = heartbeat_request(self.config.host, time.time(), self.queued_hash)
             outcome = self.submit(heartbeat, result)
             if outcome.result != DELIVERED or outcome.body.get("known", True):
                 return
-            log.info("server does not know hash %s; sending the snapshot", content_hash[:12])
+            log.info("server does not know hash %s; sending the snapshot", self.queued_hash[:12])
+        self.queued_rules_hash, self.queued_at = rules_hash, collection.collected_at
         self.submit(snapshot_request(self.config.host, collection.collected_at, collection.dumps),
                     result)
+
+    def _snapshot_due(self, collection: Collection, rules_hash: str) -> bool:
+        """Whether this round's dumps are news: the rules changed, or they did not but the
+        counters did and the last snapshot is older than counters_every."""
+        if rules_hash != self.queued_rules_hash:
+            return True
+        if self.queued_at is not None and (
+                collection.collected_at - self.queued_at < self.config.counters_every):
+            return False
+        return collection.hash != self.queued_hash
 
     def _send_flows(self, result: RoundResult) -> None:
         for follower in self.followers:
@@ -260,7 +277,8 @@ class Agent:
     def _save_state(self) -> None:
         if self.config.dry_run:
             return
-        state = {"snapshot_hash": self.queued_hash,
+        state = {"snapshot_hash": self.queued_hash, "rules_hash": self.queued_rules_hash,
+                 "collected_at": self.queued_at,
                  "flows": {f.flow_source.path: f.position.to_dict()
                            for f in self.followers if f.position is not None}}
         try:

@@ -26,7 +26,7 @@ import pytest
 
 from collectors.agent import add_agent_parser, main, snapshot_hash
 from collectors.agent.cli import parse_duration
-from collectors.agent.collect import collect_dumps, without_save_stamps
+from collectors.agent.collect import Collection, collect_dumps, rules_only, without_save_stamps
 from collectors.agent.follow import FileFollower, FlowSource
 from collectors.agent.protocol import Request
 from collectors.agent.runner import Agent, AgentConfig
@@ -218,15 +218,50 @@ def test_it_sends_a_snapshot_then_a_heartbeat_when_nothing_changed(
     assert server.auth_headers == [f"Token {TOKEN}"] * 2
 
 
-def test_it_sends_a_new_snapshot_when_a_dump_changes(
+def test_it_sends_a_new_snapshot_when_a_rule_changes(
         server: IngestServer, tools: FakeTools, token_file: Path, tmp_path: Path) -> None:
     run_once(server, token_file, tmp_path / "spool")
-    tools.change("iptables-save", IPTABLES_SAVE.replace("[5:300]", "[6:360]"))
+    tools.change("iptables-save", IPTABLES_SAVE.replace("--dport 22 ", "--dport 2222 "))
 
     run_once(server, token_file, tmp_path / "spool")
 
     assert server.kinds() == ["snapshots", "snapshots"]
-    assert "[6:360]" in server.received[1][1]["dumps"]["iptables-save"]
+    assert "--dport 2222 " in server.received[1][1]["dumps"]["iptables-save"]
+
+
+def test_new_counters_alone_wait_for_counters_every_with_heartbeats_meanwhile(
+        server: IngestServer, tools: FakeTools, token_file: Path, tmp_path: Path) -> None:
+    run_once(server, token_file, tmp_path / "spool")
+    tools.change("iptables-save", IPTABLES_SAVE.replace("[5:300]", "[6:360]"))
+
+    run_once(server, token_file, tmp_path / "spool")  # within the default 5 minutes
+    run_once(server, token_file, tmp_path / "spool", "--counters-every", "1ms")
+
+    assert server.kinds() == ["snapshots", "heartbeat", "snapshots"]
+    first = snapshot_hash(server.received[0][1]["dumps"])
+    assert server.received[1][1]["snapshot_hash"] == first
+    assert "[6:360]" in server.received[2][1]["dumps"]["iptables-save"]
+
+
+def test_the_rules_hash_ignores_counters_timeouts_and_connections() -> None:
+    dumps = {"iptables-save": IPTABLES_SAVE, "ipset-save": IPSET_SAVE,
+             "nft.json": '{"rule": {"expr": [{"counter": {"packets": 3, "bytes": 180}}]}}',
+             "conntrack.txt": "ipv4 2 tcp 6 431999 ESTABLISHED src=10.1.0.5\n"}
+    busy = {"iptables-save": IPTABLES_SAVE.replace("[5:300]", "[9:540]").replace(
+                "[12:720]", "[13:780]"),
+            "ipset-save": IPSET_SAVE.replace("10.1.2.3", "10.1.2.3 timeout 60 packets 4 bytes 9"),
+            "nft.json": dumps["nft.json"].replace("3, ", "4, ").replace("180", "240"),
+            "conntrack.txt": ""}
+    new_rule = dict(dumps, **{"ipset-save": IPSET_SAVE + "add admins 10.1.2.4\n"})
+
+    def rules_hash(d: dict[str, str]) -> str:
+        return Collection(dumps=d, collected_at=0.0).rules_hash
+
+    assert rules_hash(busy) == rules_hash(dumps)
+    assert Collection(dumps=busy, collected_at=0.0).hash != Collection(dumps, 0.0).hash
+    assert rules_hash(new_rule) != rules_hash(dumps)
+    assert rules_only(busy)["iptables-save"].splitlines()[2:5] == [
+        ":INPUT DROP", ":FORWARD DROP", ":OUTPUT ACCEPT"]
 
 
 def test_it_sends_the_snapshot_when_the_server_does_not_know_the_heartbeat_hash(
@@ -345,7 +380,7 @@ def test_it_spools_while_the_server_is_away_and_replays_in_order_when_it_returns
     run_once(server, token_file, spool, *follow)
     server.stop()
 
-    tools.change("iptables-save", IPTABLES_SAVE.replace("[5:300]", "[9:540]"))
+    tools.change("iptables-save", IPTABLES_SAVE.replace("--dport 22 ", "--dport 2222 "))
     with flow_log.open("a") as log:
         log.write(ULOGD_LINES[1] + ULOGD_LINES[2])
     assert run_once(server, token_file, spool, *follow) == 0
@@ -360,7 +395,7 @@ def test_it_spools_while_the_server_is_away_and_replays_in_order_when_it_returns
                               "snapshots", "flows", "heartbeat", "flows",  # replayed
                               "heartbeat"]                               # this round's
     bodies = [body for _, body in server.received]
-    assert "[9:540]" in bodies[2]["dumps"]["iptables-save"]
+    assert "--dport 2222 " in bodies[2]["dumps"]["iptables-save"]
     assert bodies[4]["snapshot_hash"] == bodies[6]["snapshot_hash"] == snapshot_hash(
         bodies[2]["dumps"])
     assert "".join(b["text"] for b in bodies if "text" in b) == flow_log.read_text()
@@ -496,7 +531,7 @@ def test_the_running_agent_retries_with_backoff_until_the_server_returns(
         server.wait_for(lambda: server.kinds()[:2] == ["snapshots", "heartbeat"])
         server.stop()
         _eventually(lambda: len(spooled(config.spool_dir)) >= 2)  # heartbeats
-        tools.change("iptables-save", IPTABLES_SAVE.replace("[5:300]", "[7:420]"))
+        tools.change("iptables-save", IPTABLES_SAVE.replace("--dport 22 ", "--dport 2222 "))
         _eventually(lambda: "snapshot" in _spooled_kinds(config.spool_dir))
         _eventually(lambda: _spooled_kinds(config.spool_dir)[-1] == "heartbeat")
         before = len(server.received)
@@ -515,7 +550,7 @@ def test_the_running_agent_retries_with_backoff_until_the_server_returns(
     kinds = [path.split("/")[3] for path, _ in after]
     cut = kinds.index("snapshots")
     assert cut >= 2 and set(kinds[:cut]) == {"heartbeat"}
-    assert "[7:420]" in after[cut][1]["dumps"]["iptables-save"]
+    assert "--dport 2222 " in after[cut][1]["dumps"]["iptables-save"]
     new_hash = snapshot_hash(after[cut][1]["dumps"])
     assert [body["snapshot_hash"] for _, body in after[:cut]] == [old_hash] * cut
     assert {body["snapshot_hash"] for _, body in after[cut + 1:]} == {new_hash}

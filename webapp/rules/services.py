@@ -85,19 +85,22 @@ def ingest_snapshot(host: Host, collected_at: datetime, dumps: Mapping[str, str]
     with transaction.atomic():
         # The host row lock serialises uploads of one host: a duplicate racing this one sees
         # the committed snapshot and is re-stamped instead of stored twice.
-        locked = Host.objects.select_for_update().get(pk=host.pk)
-        if _restamp_latest(locked, digest, collected_at, now):
-            return SnapshotReceipt(locked.last_snapshot_id or 0, digest, created=False)
+        locked = Host.objects.select_for_update().only("last_snapshot").get(pk=host.pk)
+        # Read after the lock, by a query of its own: one joined to the locking query would
+        # not see a snapshot that the request holding the lock before has just committed.
+        latest = None if locked.last_snapshot_id is None else Snapshot.objects.only(
+            "content_hash", "collected_at").get(pk=locked.last_snapshot_id)
+        if latest is not None and latest.content_hash == digest:
+            _restamp_latest(locked, digest, collected_at, now)
+            return SnapshotReceipt(latest.pk, digest, created=False)
         snapshot = Snapshot.objects.create(
             host=locked, content_hash=digest, collected_at=collected_at, received_at=now,
             last_seen_at=collected_at, dumps=dict(dumps), warnings=parsed.warnings,
             rule_count=len(parsed.rules), set_count=len(parsed.sets))
         write_parsed_rows(snapshot, parsed)
-        latest = None if locked.last_snapshot_id is None else Snapshot.objects.filter(
-            pk=locked.last_snapshot_id).values_list("collected_at", flat=True).first()
         updates: dict[str, Any] = {"last_seen_at": now,
                                    "analysis_due_at": Coalesce("analysis_due_at", Value(now))}
-        if latest is None or collected_at >= latest:
+        if latest is None or collected_at >= latest.collected_at:
             updates["last_snapshot"] = snapshot
         Host.objects.filter(pk=locked.pk).update(**updates)
         transaction.on_commit(lambda: request_analysis(locked.pk))
