@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -405,8 +405,12 @@ def _assemble(groups: list[_Group]) -> tuple[str, tuple[Option, ...], tuple[Matc
     return chain, tuple(base), tuple(matches), target, goto, tuple(target_options), counters
 
 
-def parse_iptables_save(text: str, filename: str = "<input>") -> Ruleset:
-    """Parse a whole dump; stray text outside tables becomes a warning, bad rules a ParseError."""
+def parse_iptables_save(text: str, filename: str = "<input>", *,
+                        remember_rules: bool = False) -> Ruleset:
+    """Parse a whole dump; stray text outside tables becomes a warning, bad rules a ParseError.
+    remember_rules: keep each rule text's shape for the next dump that holds it (ingest, where
+    hosts send the same rules snapshot after snapshot); a one-off parse is faster without."""
+    rule_chain = _remembered_rule_chain if remember_rules else _usual_rule_chain
     tables: dict[str, Table] = {}
     warnings: list[ParseWarning] = []
     table_name: str | None = None
@@ -486,7 +490,8 @@ def parse_iptables_save(text: str, filename: str = "<input>") -> Ruleset:
                             "bytes": nbytes}
             rules[name] = []
             continue
-        rule = _parse_rule_line(raw, line, lineno, filename, table_name, chains, rules)
+        rule = _parse_rule_line(raw, line, lineno, filename, table_name, chains, rules,
+                                rule_chain)
         rules[rule.chain].append(rule)
     if table_name is not None:
         raise ParseError(filename, table_line, 1, f"table {table_name} has no COMMIT")
@@ -502,7 +507,8 @@ _RULE = re.compile(rf"-A[ \t]+([^\s\"]+){_BODY}")
 
 
 def _parse_rule_line(raw: str, line: str, lineno: int, filename: str, table: str,
-                     chains: dict[str, dict[str, object]], rules: dict[str, list[Rule]]) -> Rule:
+                     chains: dict[str, dict[str, object]], rules: dict[str, list[Rule]],
+                     rule_chain: Callable[[str], str | None]) -> Rule:
     packets = nbytes = None
     body = line
     if line[0] == "[":
@@ -514,7 +520,7 @@ def _parse_rule_line(raw: str, line: str, lineno: int, filename: str, table: str
             col = len(raw) - len(raw.lstrip()) + 1
             raise ParseError(filename, lineno, col, "bad counters before rule") from None
         body = line[end + 1:].lstrip()
-    chain = _usual_rule_chain(body)
+    chain = rule_chain(body)
     if chain is None:
         # Unusual or broken: decode it fully now to report the exact place or read `-c` counters.
         spec, counters = _decode(body, filename, lineno, raw.find(body))
@@ -527,20 +533,21 @@ def _parse_rule_line(raw: str, line: str, lineno: int, filename: str, table: str
     return Rule(table, chain, len(rules[chain]) + 1, lineno, line, packets, nbytes, filename)
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _usual_rule_chain(body: str) -> str | None:
     """The chain of a well-formed rule body without `-c` counters, else None."""
-    # Cached by text like decoding: hosts send the same rules snapshot after snapshot, and the
-    # shape check is most of a rule's parsing time.
     shape = _RULE.fullmatch(body)
     if shape is None or " -c " in body or "--set-counters" in body:
         return None
     return shape[1]
 
 
+# The shape check is most of a rule's parsing time; ingest remembers it by text, like decoding.
+_remembered_rule_chain = functools.lru_cache(maxsize=1 << 16)(_usual_rule_chain)
+
+
 def clear_caches() -> None:
     """Forget every rule text seen so far (benchmarks measure parsing cold with it)."""
-    _usual_rule_chain.cache_clear()
+    _remembered_rule_chain.cache_clear()
     _decode_cached.cache_clear()
     _SEGMENTS.clear()
 

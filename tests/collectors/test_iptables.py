@@ -152,3 +152,15 @@ def test_the_fast_path_reads_any_rule_as_the_tokenizer_does(segments, target):
     assert fast is not None
     assert fast == _assemble(_group_tokens(tokens, quoted))
     assert _assemble_fast(line) == fast  # a second read, from the segment memo, is the same
+
+
+def test_remembering_rule_texts_reads_a_dump_the_same_and_still_reports_bad_rules():
+    first = parse_iptables_save(DUMP, "node-01/iptables-save", remember_rules=True)
+    again = parse_iptables_save(DUMP, "node-01/iptables-save", remember_rules=True)
+
+    assert first == again == parse()
+    bad = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 1.2.3.4 oops -j ACCEPT\nCOMMIT\n"
+    for _ in range(2):
+        with pytest.raises(ParseError) as err:
+            parse_iptables_save(bad, "x", remember_rules=True).check()
+        assert (err.value.line, err.value.column) == (3, 21)

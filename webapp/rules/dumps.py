@@ -138,7 +138,7 @@ def _parse_all(dumps: Mapping[str, str], max_rules: int) -> ParsedDumps:
     for name in sorted(dumps):
         text = dumps[name]
         if name in IPTABLES_DUMPS:
-            ruleset = parse_iptables_save(text, name)
+            ruleset = parse_iptables_save(text, name, remember_rules=True)
             # Counted before the rules are decoded, the costly part of parsing.
             _check_limit(len(parsed.rules) + ruleset.rule_count, max_rules)
             _add_iptables(parsed, ruleset.check(), IPTABLES_DUMPS[name])
