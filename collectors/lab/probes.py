@@ -60,6 +60,8 @@ def checksum(data: bytes) -> int:
 
 
 def _pseudo_header(src: bytes, dst: bytes, proto: int, length: int) -> bytes:
+    if len(src) == 16:  # IPv6 (RFC 8200 section 8.1)
+        return src + dst + struct.pack("!IxxxB", length, proto)
     return src + dst + struct.pack("!BBH", 0, proto, length)
 
 
@@ -82,8 +84,16 @@ def udp_datagram(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes 
 
 def icmp_message(icmp_type: int, code: int, ident: int, sequence: int = 1) -> bytes:
     """An ICMP message in the echo layout (type, code, checksum, id, sequence) plus 8 bytes."""
-    message = struct.pack("!BBHHH", icmp_type, code, 0, ident, sequence) + b"ssk-lab!"
+    message = struct.pack("!BBHHH", icmp_type, code, 0, ident & 0xFFFF, sequence) + b"ssk-lab!"
     return message[:2] + struct.pack("!H", checksum(message)) + message[4:]
+
+
+def icmpv6_message(src: bytes, dst: bytes, icmp_type: int, code: int, ident: int,
+                   sequence: int = 1) -> bytes:
+    """An ICMPv6 message in the echo layout, its checksum over the IPv6 pseudo-header."""
+    message = struct.pack("!BBHHH", icmp_type, code, 0, ident & 0xFFFF, sequence) + b"ssk-lab!"
+    value = checksum(_pseudo_header(src, dst, 58, len(message)) + message)
+    return message[:2] + struct.pack("!H", value) + message[4:]
 
 
 def ipv4_header(src: bytes, dst: bytes, proto: int, payload_length: int, ip_id: int,
@@ -95,20 +105,29 @@ def ipv4_header(src: bytes, dst: bytes, proto: int, payload_length: int, ip_id: 
 
 
 def build_packet(probe: Probe) -> bytes:
-    """The whole IPv4 packet for `probe`, ready for a raw socket with IP_HDRINCL."""
-    src = ipaddress.IPv4Address(probe.src).packed
-    dst = ipaddress.IPv4Address(probe.dst).packed
+    """The whole IPv4 or IPv6 packet for `probe`, by its addresses. An IPv4 packet is ready for
+    a raw socket with IP_HDRINCL; an IPv6 one (no extension headers) carries the probe's ip_id
+    as its flow label, and "icmp" means ICMPv6 there."""
+    source = ipaddress.ip_address(probe.src)
+    src, dst = source.packed, ipaddress.ip_address(probe.dst).packed
+    six = source.version == 6
     if probe.proto == "tcp":
         payload = tcp_segment(src, dst, probe.sport, probe.dport, probe.tcp_flags)
     elif probe.proto == "udp":
         payload = udp_datagram(src, dst, probe.sport, probe.dport)
+    elif probe.proto == "icmp" and six:
+        payload = icmpv6_message(src, dst, probe.icmp_type, probe.icmp_code,
+                                 probe.icmp_id or probe.ip_id)
     elif probe.proto == "icmp":
         payload = icmp_message(probe.icmp_type, probe.icmp_code, probe.icmp_id or probe.ip_id)
     else:
         raise ValueError(f"cannot craft protocol {probe.proto!r}")
-    header = ipv4_header(src, dst, PROTOCOL_NUMBERS[probe.proto], len(payload), probe.ip_id,
-                         probe.ttl)
-    return header + payload
+    number = 58 if six and probe.proto == "icmp" else PROTOCOL_NUMBERS[probe.proto]
+    if six:
+        header = struct.pack("!IHBB", (6 << 28) | (probe.ip_id & 0xFFFFF), len(payload), number,
+                             probe.ttl)
+        return header + src + dst + payload
+    return ipv4_header(src, dst, number, len(payload), probe.ip_id, probe.ttl) + payload
 
 
 class Sender:

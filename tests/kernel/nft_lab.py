@@ -15,11 +15,12 @@ import os
 import queue
 import re
 import socket
-import struct
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+
+from collectors.lab.probes import Probe, build_packet
 
 CLONE_NEWNET = 0x40000000
 RX_ADDRESSES = ("10.200.0.1", "10.200.1.1", "fd00:200::1", "fd00:201::1")
@@ -53,20 +54,6 @@ class TraceEvent:
     verdict: str | None = None
     target: str | None = None
     text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One crafted IPv4 packet: addresses, protocol, ports or ICMP type, and its IP id."""
-
-    ip_id: int
-    src: str
-    dst: str
-    proto: str
-    sport: int = 0
-    dport: int = 0
-    icmp_type: int = 8
-    ttl: int = 64
 
 
 @dataclass
@@ -184,7 +171,7 @@ class Lab:
         end = time.monotonic() + deadline
         canary = 65535
         while time.monotonic() < end:
-            self.send([Probe(canary, "10.200.0.2", "10.200.0.1", "icmp")])
+            self.send([Probe(ip_id=canary, src="10.200.0.2", dst="10.200.0.1", proto="icmp")])
             if self.wait_for([canary], lambda events: bool(events), 0.2):
                 return
         raise RuntimeError("nft monitor trace did not report the canary packet in time")
@@ -247,7 +234,8 @@ class Lab:
     def trace_one(self, probe: Probe, deadline: float) -> bool:
         """Send a probe and then a sentinel; RX on the veth runs in order, so once the sentinel
         is traced every event of the probe has been read. False if it never showed up."""
-        sentinel = Probe(65000 + probe.ip_id % 500, "10.200.0.2", "10.200.0.1", "icmp")
+        sentinel = Probe(ip_id=65000 + probe.ip_id % 500, src="10.200.0.2", dst="10.200.0.1",
+                         proto="icmp")
         self._by_ip_id.pop(sentinel.ip_id, None)
         self.send([probe, sentinel])
         return self.wait_for([sentinel.ip_id], lambda events: bool(events), deadline)
@@ -263,65 +251,8 @@ class Lab:
     def send(self, probes: list[Probe]) -> None:
         assert self._sock is not None
         for probe in probes:
-            if ":" in probe.src:
-                frame = b"\x86\xdd" + ipv6_packet(probe)
-            else:
-                frame = b"\x08\x00" + ipv4_packet(probe)
-            self._sock.send(self.rx_mac + self.tx_mac + frame)
-
-
-def ipv4_packet(probe: Probe) -> bytes:
-    """An IPv4 packet with correct checksums: TCP SYN, UDP, or ICMP with its id = the IP id."""
-    src, dst = socket.inet_aton(probe.src), socket.inet_aton(probe.dst)
-    if probe.proto == "tcp":
-        number = 6
-        header = struct.pack("!HHIIBBHHH", probe.sport, probe.dport, 1, 0, 5 << 4, 0x02,
-                             64240, 0, 0)
-        l4 = _with_checksum(header, 16, src + dst + struct.pack("!BBH", 0, 6, len(header)))
-    elif probe.proto == "udp":
-        number = 17
-        header = struct.pack("!HHHH", probe.sport, probe.dport, 8 + 4, 0) + b"ssn!"
-        l4 = _with_checksum(header, 6, src + dst + struct.pack("!BBH", 0, 17, len(header)))
-    else:
-        number = 1
-        header = struct.pack("!BBHHH", probe.icmp_type, 0, 0, probe.ip_id, 1) + b"\0" * 12
-        l4 = _with_checksum(header, 2, b"")
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), probe.ip_id, 0, probe.ttl,
-                     number, 0, src, dst)
-    return _with_checksum(ip, 10, b"") + l4
-
-
-def ipv6_packet(probe: Probe) -> bytes:
-    """An IPv6 packet (no extension headers) whose flow label is the probe's id."""
-    src = socket.inet_pton(socket.AF_INET6, probe.src)
-    dst = socket.inet_pton(socket.AF_INET6, probe.dst)
-    if probe.proto == "tcp":
-        number, offset = 6, 16
-        l4 = struct.pack("!HHIIBBHHH", probe.sport, probe.dport, 1, 0, 5 << 4, 0x02, 64240,
-                         0, 0)
-    elif probe.proto == "udp":
-        number, offset = 17, 6
-        l4 = struct.pack("!HHHH", probe.sport, probe.dport, 12, 0) + b"ssn!"
-    else:
-        number, offset = 58, 2
-        l4 = struct.pack("!BBHHH", probe.icmp_type, 0, 0, probe.ip_id, 1) + b"\0" * 12
-    l4 = _with_checksum(l4, offset, src + dst + struct.pack("!IxxxB", len(l4), number))
-    header = struct.pack("!IHBB", (6 << 28) | (probe.ip_id & 0xFFFFF), len(l4), number,
-                         probe.ttl)
-    return header + src + dst + l4
-
-
-def _with_checksum(data: bytes, offset: int, pseudo: bytes) -> bytes:
-    total = 0
-    blob = pseudo + data + (b"\0" if len(data) % 2 else b"")
-    for i in range(0, len(blob), 2):
-        total += (blob[i] << 8) | blob[i + 1]
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    checksum = ~total & 0xFFFF
-    if checksum == 0 and offset == 6:
-        checksum = 0xFFFF  # UDP sends a zero checksum as all ones
-    return data[:offset] + struct.pack("!H", checksum) + data[offset + 2:]
+            ethertype = b"\x86\xdd" if ":" in probe.src else b"\x08\x00"
+            self._sock.send(self.rx_mac + self.tx_mac + ethertype + build_packet(probe))
 
 
 def run(*argv: str, stdin: str | None = None) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
+
 from collectors.lab.netns import LoadedRuleset, read_loaded_ruleset
 from collectors.lab.probes import Probe, build_packet, checksum, tcp_flag_bits
 from collectors.lab.tracing import (
@@ -78,6 +80,19 @@ def test_crafted_udp_and_icmp_packets_carry_valid_checksums() -> None:
     pseudo = udp[12:20] + struct.pack("!BBH", 0, 17, len(udp) - 20)
     assert checksum(pseudo + udp[20:]) == 0
     assert checksum(icmp[20:]) == 0 and icmp[20] == 13
+
+
+@pytest.mark.parametrize(("proto", "number"), [("tcp", 6), ("udp", 17), ("icmp", 58)])
+def test_crafted_ipv6_packets_carry_the_id_as_flow_label_and_valid_checksums(
+        proto: str, number: int) -> None:
+    packet = build_packet(Probe(ip_id=0x12345, src="fd00:200::2", dst="fd00:51::9", proto=proto,
+                                sport=40000, dport=443, icmp_type=128, ttl=9))
+
+    version_label, length, next_header, hop_limit = struct.unpack("!IHBB", packet[:8])
+    assert (version_label >> 28, version_label & 0xFFFFF) == (6, 0x12345)
+    assert (length, next_header, hop_limit) == (len(packet) - 40, number, 9)
+    pseudo = packet[8:40] + struct.pack("!IxxxB", length, number)
+    assert checksum(pseudo + packet[40:]) == 0
 
 
 def test_a_trace_line_names_table_chain_handle_verdict_and_jump_target() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from collectors.lab.probes import Probe
 from tests.kernel.mixed_lab import (
     Layout,
     MixedLab,
@@ -32,7 +33,7 @@ from tests.kernel.mixed_lab import (
     random_iptables,
     segscope_decider,
 )
-from tests.kernel.nft_lab import Probe, TraceEvent, can_run
+from tests.kernel.nft_lab import TraceEvent, can_run
 from tests.kernel.test_nft_differential import (
     FORWARDED,
     LOCAL,
@@ -71,9 +72,9 @@ def random_probes(rng: random.Random, count: int, first_id: int) -> list[Probe]:
             continue
         seen.add((proto, sport))
         dport = rng.choice(PORTS) if rng.random() < 0.8 else rng.randint(1000, 2000)
-        probes.append(Probe(first_id + len(probes), rng.choice(SOURCES),
-                            rng.choice(destinations), proto, sport, dport,
-                            rng.choice((8, 8, 13)), rng.choice((64, 64, 63))))
+        probes.append(Probe(ip_id=first_id + len(probes), src=rng.choice(SOURCES),
+                            dst=rng.choice(destinations), proto=proto, sport=sport, dport=dport,
+                            icmp_type=rng.choice((8, 8, 13)), ttl=rng.choice((64, 64, 63))))
     return probes
 
 

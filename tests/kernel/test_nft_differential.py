@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from collectors.lab.probes import Probe
 from collectors.nft import parse_nft_json
-from tests.kernel.nft_lab import RX_ADDRESSES, Lab, Probe, TraceEvent, can_run
+from tests.kernel.nft_lab import RX_ADDRESSES, Lab, TraceEvent, can_run
 from webapp.engine.evaluate import explain
 from webapp.engine.explanation import Explanation
 from webapp.engine.nft_eval import compile_nft
@@ -279,8 +280,8 @@ def random_probes(rng: random.Random, count: int, first_id: int) -> list[Probe]:
         seen.add(key)
         ttl = rng.choice((64, 64, 64, 63, 2))
         icmp_type = 128 if six else rng.choice((8, 8, 13))
-        probes.append(Probe(first_id + len(probes), src, dst, proto, sport, dport, icmp_type,
-                            ttl))
+        probes.append(Probe(ip_id=first_id + len(probes), src=src, dst=dst, proto=proto,
+                            sport=sport, dport=dport, icmp_type=icmp_type, ttl=ttl))
     return probes
 
 
