@@ -18,4 +18,6 @@ RUN useradd --system --home-dir /app segscope
 USER segscope
 
 EXPOSE 8000
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "webapp.asgi:application"]
+# WEB_CONCURRENCY web processes share the port (uvicorn --workers); one per core.
+ENV WEB_CONCURRENCY=2
+CMD ["uvicorn", "webapp.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]

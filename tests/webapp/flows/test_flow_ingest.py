@@ -151,3 +151,15 @@ def test_a_record_older_than_the_settled_minutes_is_summed_apart_not_lost(
     first_minute = FlowRecord.objects.filter(bucket_start=datetime(2026, 11, 26, 3, 0,
                                                                    tzinfo=UTC))
     assert sorted(first_minute.values_list("records", flat=True)) == [1, 2]
+
+
+def test_a_batch_larger_than_django_s_form_limit_is_taken_up_to_the_upload_limit(
+        agent: AgentClient, node_01: Host, settings: Settings) -> None:
+    lines = _ten_minutes_of_drops()
+    text = "\n".join(lines * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE // len("".join(lines)) + 1))
+    assert len(text) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = agent.send(FLOWS, flow_body(text + "\n"))
+
+    assert response.status_code == 202
+    assert response.json()["accepted"] == text.count("\n") + 1

@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -144,8 +144,12 @@ class HostTokenScope(BasePermission):
         return named is None or named == token.host.name
 
 
-class BoundedJSONParser(JSONParser):
+class BoundedJSONParser(BaseParser):
     """JSON, refused with 413 past SEGSCOPE_MAX_UPLOAD_BYTES before it is read into memory."""
+
+    # Not a JSONParser: DRF hands those `request.body`, which Django refuses past its own
+    # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, a 400) before our limit is even looked at.
+    media_type = "application/json"
 
     def parse(self, stream: IO[Any], media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> Any:
