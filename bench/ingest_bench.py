@@ -154,9 +154,9 @@ def _parallel_snapshots(host_ids: list[int], workers: int) -> float:
     return time.perf_counter() - start
 
 
-def _http_flows(texts: list[str], processes: int) -> float:
+def _http_flows(texts: list[str], processes: int, agents: int, rounds: int) -> float:
     """Records/s accepted over HTTP by the production web server (uvicorn with `processes`
-    processes), with as many agents posting batches at once."""
+    processes) while `agents` agents post batches at once; the best of `rounds`."""
     import json
     import subprocess
     import sys
@@ -168,17 +168,41 @@ def _http_flows(texts: list[str], processes: int) -> float:
 
     from webapp.inventory.models import AgentToken, Host
 
-    agents = []
-    for n in range(processes):
+    tokens = []
+    for n in range(agents):
         host, _ = Host.objects.get_or_create(name=f"bench-http-{n}")
-        agents.append((host.name, AgentToken.issue(host)[1]))
+        tokens.append((host.name, AgentToken.issue(host)[1]))
     port = 18000 + os.getpid() % 1000
     env = dict(os.environ, WEB_CONCURRENCY=str(processes), LOG_LEVEL="WARNING")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--no-access-log"],
+         "--port", str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
         cwd=Path(__file__).resolve().parents[1], env=env)
     url = f"http://127.0.0.1:{port}"
+
+    def post(token: str, body: bytes) -> int:
+        request = urllib.request.Request(
+            f"{url}/api/ingest/flows/", data=body, method="POST",
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=600) as answer:
+                return int(json.loads(answer.read())["accepted"])
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"the server answered {error.code}: "
+                               f"{error.read()[:500]!r}") from None
+
+    def bodies(batch_texts: list[str]) -> list[list[tuple[str, bytes]]]:
+        """Each agent's share of the batches, encoded before any clock starts."""
+        return [[(token, json.dumps({"host": name, "source": "aws_vpc",
+                                     "filename": f"http-{random.random()}.log",
+                                     "text": text}).encode())
+                 for text in batch_texts[i::agents]]
+                for i, (name, token) in enumerate(tokens)]
+
+    def send_all(shares: list[list[tuple[str, bytes]]]) -> int:
+        with ThreadPoolExecutor(max_workers=agents) as pool:
+            return sum(pool.map(lambda share: sum(post(*item) for item in share), shares))
+
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -189,31 +213,15 @@ def _http_flows(texts: list[str], processes: int) -> float:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the web server did not start") from None
                 time.sleep(0.2)  # paces the polling only
-        # Every agent sends its share; bodies are encoded before the clock starts.
-        shares = [[(name, token, json.dumps(
-            {"host": name, "source": "aws_vpc", "filename": f"http-{random.random()}.log",
-             "text": text}).encode()) for text in texts[i::processes]]
-            for i, (name, token) in enumerate(agents)]
-
-        def send(share: list[tuple[str, str, bytes]]) -> int:
-            accepted = 0
-            for _name, token, body in share:
-                request = urllib.request.Request(
-                    f"{url}/api/ingest/flows/", data=body, method="POST",
-                    headers={"Authorization": f"Token {token}",
-                             "Content-Type": "application/json"})
-                try:
-                    with urllib.request.urlopen(request, timeout=600) as answer:
-                        accepted += json.loads(answer.read())["accepted"]
-                except urllib.error.HTTPError as error:
-                    raise RuntimeError(f"the server answered {error.code}: "
-                                       f"{error.read()[:500]!r}") from None
-            return accepted
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=processes) as pool:
-            accepted = sum(pool.map(send, shares))
-        return accepted / (time.perf_counter() - start)
+        # Warm-up: every process answers a few small batches before the clock starts.
+        send_all(bodies([text[:200_000] for text in texts[:1] * agents * 2]))
+        best = 0.0
+        for _ in range(rounds):
+            shares = bodies(texts)
+            start = time.perf_counter()
+            accepted = send_all(shares)
+            best = max(best, accepted / (time.perf_counter() - start))
+        return best
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -268,9 +276,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     parallel_rate = max(_parallel_flows(texts, workers=2) for _ in range(1 if quick else 2))
     print(f"ingest flows, 2 worker processes (one per core, as web workers run): "
           f"{parallel_rate:,.0f} records/s accepted")
-    http_rate = _http_flows(texts, processes=2)
-    print(f"ingest flows over HTTP, uvicorn with 2 processes, 2 agents posting: "
-          f"{http_rate:,.0f} records/s accepted")
+    http_rate = _http_flows(texts, processes=2, agents=4, rounds=1 if quick else 2)
+    print(f"ingest flows over HTTP (JSON, token check), uvicorn with 2 processes, 4 agents "
+          f"posting: {http_rate:,.0f} records/s accepted")
 
     hosts = 50 if quick else 1000
     rules_per_host = 2000
