@@ -43,6 +43,12 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _megabytes(text: str) -> int:
+    if not text.strip().isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of megabytes: {text!r}")
+    return int(text)
+
+
 def _flow_source(text: str) -> FlowSource:
     try:
         return FlowSource.parse(text)
@@ -71,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "nothing")
     parser.add_argument("--spool-dir", type=Path, default=Path(DEFAULT_SPOOL_DIR), metavar="DIR",
                         help="spool and state directory (default %(default)s)")
+    parser.add_argument("--spool-max-mb", type=_megabytes, default=256, metavar="MB",
+                        help="spool at most this much; past it, flow-log lines and dumps wait"
+                             " on the host and are read again later (default %(default)s)")
     parser.add_argument("--flow-log", type=_flow_source, action="append", default=[],
                         metavar="SOURCE:PATH",
                         help="follow a flow-log file, e.g. ulogd2:/var/log/ulogd.json or "
@@ -112,7 +121,8 @@ def run_agent(args: argparse.Namespace, out: TextIO | None = None) -> int:
     config = AgentConfig(host=args.host, spool_dir=args.spool_dir,
                          flow_sources=tuple(args.flow_log), netns=args.netns,
                          interval=args.interval, counters_every=args.counters_every,
-                         command_timeout=args.command_timeout, dry_run=args.dry_run)
+                         command_timeout=args.command_timeout, dry_run=args.dry_run,
+                         spool_max_bytes=args.spool_max_mb * 1024 * 1024)
     if args.dry_run:
         agent = Agent(config, DryRunTransport(args.server, out, verbose=args.verbose))
         return _run(agent, args.once)

@@ -51,6 +51,7 @@ class AgentConfig:
     counters_every: float = 300.0
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     dry_run: bool = False
+    spool_max_bytes: int | None = 256 * 1024 * 1024
 
 
 @dataclass
@@ -81,7 +82,8 @@ class Agent:
         self.backoff = backoff if backoff is not None else Backoff()
         self.clock = clock
         self._collect = collect or (lambda: collect_dumps(config.netns, config.command_timeout))
-        self.spool = Spool(config.spool_dir, clean=not config.dry_run)
+        self.spool = Spool(config.spool_dir, clean=not config.dry_run,
+                           max_bytes=config.spool_max_bytes)
         self.retry_at = -math.inf
         self._state_path = config.spool_dir / STATE_FILE
         state = self._load_state()

@@ -3,6 +3,8 @@
 One file per request, named by a sequence number (000000000042.json), written to a hidden
 temporary file, flushed and renamed into place, so that a crash leaves either the whole request
 or nothing. Files are replayed in sequence order and removed once the server has answered.
+The spool has a size limit: past it, a request is not spooled, and the agent reads the same
+flow-log lines and dumps again in a later round.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class SpoolFull(OSError):
+    """A request that would take the spool past its size limit; it is not written."""
+
+
 @dataclass(frozen=True)
 class SpoolEntry:
     """A spooled request and the sequence number its file is named by."""
@@ -64,10 +70,13 @@ class Spool:
     sequence numbers are kept in memory after one scan of the directory.
     """
 
-    def __init__(self, directory: Path, clean: bool = True) -> None:
+    def __init__(self, directory: Path, clean: bool = True,
+                 max_bytes: int | None = None) -> None:
         self.directory = directory
         self.rejected_dir = directory / REJECTED
+        self.max_bytes = max_bytes
         self._pending = sorted(self._scan(directory))
+        self._sizes = {seq: self._path(seq).stat().st_size for seq in self._pending}
         self._next = max([0, *self._pending, *self._scan(self.rejected_dir)]) + 1
         if clean and directory.is_dir():
             for stale in directory.glob(".*.tmp"):
@@ -85,28 +94,41 @@ class Spool:
     def __len__(self) -> int:
         return len(self._pending)
 
+    @property
+    def size(self) -> int:
+        """Bytes of the spooled requests."""
+        return sum(self._sizes.values())
+
     def entries(self) -> list[SpoolEntry]:
         """The spooled requests, oldest first."""
         return [SpoolEntry(seq, self._path(seq)) for seq in self._pending]
 
     def add(self, request: Request) -> int:
-        """Append a request; return its sequence number."""
+        """Append a request; return its sequence number. Raises SpoolFull, writing nothing,
+        when the request would take the spool past max_bytes."""
+        data = _encode(request)
+        if self.max_bytes is not None and self.size + len(data) > self.max_bytes:
+            raise SpoolFull(f"the spool is full ({self.size} bytes spooled, {len(data)} more "
+                            f"would pass the limit of {self.max_bytes})")
         seq = self._take_seq()
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(self._path(seq), _encode(request))
+        write_atomic(self._path(seq), data)
         self._pending.append(seq)
+        self._sizes[seq] = len(data)
         return seq
 
     def remove(self, entry: SpoolEntry) -> None:
         """Forget a request the server has answered."""
         entry.path.unlink()
         self._pending.remove(entry.seq)
+        self._sizes.pop(entry.seq, None)
 
     def reject(self, entry: SpoolEntry) -> Path:
         """Move a spooled request the server refused to rejected/; return where it went."""
         target = self._rejected_target(entry.seq)
         os.replace(entry.path, target)
         self._pending.remove(entry.seq)
+        self._sizes.pop(entry.seq, None)
         self._prune_rejected()
         return target
 

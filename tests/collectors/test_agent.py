@@ -30,7 +30,7 @@ from collectors.agent.collect import Collection, collect_dumps, rules_only, with
 from collectors.agent.follow import FileFollower, FlowSource
 from collectors.agent.protocol import Request
 from collectors.agent.runner import Agent, AgentConfig
-from collectors.agent.spool import REJECTED_KEEP, Backoff, Spool
+from collectors.agent.spool import REJECTED_KEEP, Backoff, Spool, SpoolFull
 from collectors.agent.transport import HttpTransport
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -481,6 +481,44 @@ def test_an_unreadable_spool_file_is_set_aside_and_the_rest_goes_on(
 
     assert server.kinds() == ["snapshots"]
     assert os.listdir(spool / "rejected") == ["000000000001.json"]
+
+
+def test_the_spool_refuses_a_request_past_its_size_limit_and_counts_what_it_holds(
+        tmp_path: Path) -> None:
+    heartbeat = Request("heartbeat", {"host": "node-01", "snapshot_hash": "a" * 64})
+    one = len(json.dumps(heartbeat.to_dict()).encode())
+    spool = Spool(tmp_path, max_bytes=2 * one)
+    spool.add(heartbeat)
+    spool.add(heartbeat)
+
+    with pytest.raises(SpoolFull):
+        spool.add(heartbeat)
+
+    assert len(spool) == 2 and spool.size == 2 * one
+    assert Spool(tmp_path, max_bytes=2 * one).size == 2 * one  # counted again after a restart
+    spool.remove(spool.entries()[0])
+    spool.add(heartbeat)
+    assert len(spool) == 2
+
+
+def test_flow_lines_that_do_not_fit_the_spool_are_read_again_when_the_server_returns(
+        server: IngestServer, tools: FakeTools, token_file: Path, tmp_path: Path,
+        agent_logs: pytest.LogCaptureFixture) -> None:
+    spool, flow_log = tmp_path / "spool", tmp_path / "ulogd.json"
+    follow = ("--flow-log", f"ulogd2:{flow_log}", "--spool-max-mb", "1")
+    flow_log.write_text(ULOGD_LINES[0])
+    run_once(server, token_file, spool, *follow)
+    server.stop()
+    with flow_log.open("a") as log:
+        log.write(ULOGD_LINES[1] * (1100 * 1024 // len(ULOGD_LINES[1])))  # over a megabyte
+
+    assert run_once(server, token_file, spool, *follow) == 1  # not spooled, not sent
+    assert "the spool is full" in agent_logs.text
+    server.start()
+    assert run_once(server, token_file, spool, *follow) == 0
+
+    assert "".join(b["text"] for _, b in server.received if "text" in b) == flow_log.read_text()
+    assert spooled(spool) == []
 
 
 def test_the_spool_numbers_files_in_order_and_keeps_counting_after_a_restart(
