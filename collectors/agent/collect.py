@@ -32,9 +32,11 @@ _SAVE_STAMP = re.compile(
 
 
 # Counters and state, left out of the rules hash: iptables-save `-c` counters before a rule or
-# after a chain, nft counter statements and objects, ipset member counters and timeouts left.
+# after a chain, nft counters, quotas used and set elements' time left, ipset member counters
+# and timeouts left.
 _IPTABLES_COUNTERS = re.compile(r"^\[\d+:\d+\] |(?<=\S) \[\d+:\d+\]$", re.MULTILINE)
 _NFT_COUNTERS = re.compile(r'"packets":\s*\d+,\s*"bytes":\s*\d+')
+_NFT_STATE = re.compile(r'"(expires|used)":\s*\d+')  # element time left, quota consumed
 _IPSET_COUNTERS = re.compile(r"^(add .*?)(?: (?:timeout|packets|bytes) \d+)+", re.MULTILINE)
 _STATE_DUMPS = frozenset({"conntrack.txt"})
 
@@ -49,7 +51,7 @@ def rules_only(dumps: Mapping[str, str]) -> dict[str, str]:
         if name.endswith("tables-save"):
             text = _IPTABLES_COUNTERS.sub("", text)
         elif name == "nft.json":
-            text = _NFT_COUNTERS.sub('"packets": 0, "bytes": 0', text)
+            text = _NFT_STATE.sub(r'"\1": 0', _NFT_COUNTERS.sub('"packets": 0, "bytes": 0', text))
         elif name == "ipset-save":
             text = _IPSET_COUNTERS.sub(r"\1", text)
         rules[name] = text

@@ -206,8 +206,9 @@ class Agent:
         counters did and the last snapshot is older than counters_every."""
         if rules_hash != self.queued_rules_hash:
             return True
+        # A clock that stepped back makes the last snapshot's age unknown: send one.
         if self.queued_at is not None and (
-                collection.collected_at - self.queued_at < self.config.counters_every):
+                0 <= collection.collected_at - self.queued_at < self.config.counters_every):
             return False
         return collection.hash != self.queued_hash
 

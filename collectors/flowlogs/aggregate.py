@@ -112,6 +112,8 @@ class FlowAggregator:
         # source format -> bucket index -> key fields -> (packets, bytes, records, start, end)
         self._groups: dict[str, dict[float, dict[_Key, _Sums]]] = {}
         self._newest: dict[str, float] = {}  # source format -> newest bucket index seen
+        # source format -> how many buckets behind the newest a record has come, at most
+        self._lateness: dict[str, float] = {}
 
     def add_rows(self, rows: Iterable[Row], source_format: str) -> int:
         """Add parser rows of one format; returns how many were added."""
@@ -120,6 +122,7 @@ class FlowAggregator:
         added = 0
         last_bucket: float | None = None
         newest = self._newest.get(source_format, float("-inf"))
+        lateness = self._lateness.get(source_format, 0.0)
         groups: dict[_Key, _Sums] = {}
         # The hot path of flow ingest: epoch arithmetic and one dict lookup per row (rows of a
         # file mostly stay in one bucket for a while); datetimes are built once per aggregate,
@@ -134,6 +137,8 @@ class FlowAggregator:
                     last_bucket = bucket
                     if bucket > newest:
                         newest = bucket
+                    elif newest - bucket > lateness:
+                        lateness = newest - bucket
                 key = row[2:11]  # the key slice, see Row
                 acc = groups.get(key)
                 if acc is None:
@@ -146,6 +151,7 @@ class FlowAggregator:
         self.raw_records += added
         if added:
             self._newest[source_format] = newest
+            self._lateness[source_format] = lateness
         return added
 
     def add_records(self, records: Iterable[FlowRecord]) -> int:
@@ -179,16 +185,21 @@ class FlowAggregator:
 
     def pop_buckets(self, *, keep_seconds: int | None = None) -> list[Bucket]:
         """Remove and return the buckets summed so far: all of them, or with keep_seconds only
-        those starting more than keep_seconds before the newest bucket of their format. A
-        record for a bucket already taken starts that bucket anew (summed apart, not lost)."""
+        those older than the newest bucket of their format by more than keep_seconds, and by
+        more than twice the furthest any record of that format has come behind the newest
+        (cloud flow logs mix records of a capture window of up to ten minutes). A record for a
+        bucket already taken starts that bucket anew (summed apart, not lost)."""
         width = self.bucket_seconds
         taken: list[Bucket] = []
         for source_format, buckets in self._groups.items():
+            newest = self._newest.get(source_format)
             if keep_seconds is None:
                 settled = list(buckets)
+            elif newest is None:
+                continue  # nothing added in this format yet
             else:
-                limit = self._newest[source_format] - keep_seconds / width
-                settled = [bucket for bucket in buckets if bucket < limit]
+                keep = max(keep_seconds / width, 2 * self._lateness[source_format])
+                settled = [bucket for bucket in buckets if bucket < newest - keep]
             for bucket in settled:
                 taken.append(Bucket(source_format, int(bucket) * width, width,
                                     buckets.pop(bucket)))

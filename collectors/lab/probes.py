@@ -1,4 +1,5 @@
-"""Raw IPv4 probes: crafted with correct checksums and sent from inside a sender namespace.
+"""Raw probes: IPv4 and IPv6 packets crafted with correct checksums, and a sender that sends the
+IPv4 ones from inside a namespace (IPv6 ones go out as Ethernet frames, see tests/kernel).
 
 Run as a script (`probes.py serve IFACE`) this module is the sender itself: it reads packets as
 hex lines on stdin, sends each out of IFACE through a raw socket with IP_HDRINCL, and answers
@@ -25,7 +26,9 @@ SYNC_TIMEOUT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """One IPv4 packet to send; `ip_id` names it in the kernel's trace."""
+    """One packet to send; `ip_id` names it in the kernel's trace (the IPv4 id, or the IPv6
+    flow label). For IPv6, "icmp" is ICMPv6 and icmp_type takes ICMPv6 numbers (128: echo
+    request)."""
 
     ip_id: int
     src: str
@@ -108,8 +111,11 @@ def build_packet(probe: Probe) -> bytes:
     """The whole IPv4 or IPv6 packet for `probe`, by its addresses. An IPv4 packet is ready for
     a raw socket with IP_HDRINCL; an IPv6 one (no extension headers) carries the probe's ip_id
     as its flow label, and "icmp" means ICMPv6 there."""
-    source = ipaddress.ip_address(probe.src)
-    src, dst = source.packed, ipaddress.ip_address(probe.dst).packed
+    source, destination = ipaddress.ip_address(probe.src), ipaddress.ip_address(probe.dst)
+    if source.version != destination.version:
+        raise ValueError(f"probe {probe.ip_id}: {probe.src} and {probe.dst} are of different "
+                         "IP versions")
+    src, dst = source.packed, destination.packed
     six = source.version == 6
     if probe.proto == "tcp":
         payload = tcp_segment(src, dst, probe.sport, probe.dport, probe.tcp_flags)
@@ -192,6 +198,9 @@ def serve(iface: str, stdin: IO[str], stdout: IO[str]) -> None:
             error = ""
         elif line and not error:
             packet = bytes.fromhex(line)
+            if packet[0] >> 4 != 4:
+                error = "only IPv4 packets can be sent through the raw IPv4 socket"
+                continue
             destination = socket.inet_ntoa(packet[16:20])
             try:
                 sock.sendto(packet, (destination, 0))

@@ -31,7 +31,7 @@ from collectors.agent.follow import FileFollower, FlowSource
 from collectors.agent.protocol import Request
 from collectors.agent.runner import Agent, AgentConfig
 from collectors.agent.spool import REJECTED_KEEP, Backoff, Spool, SpoolFull
-from collectors.agent.transport import HttpTransport
+from collectors.agent.transport import DELIVERED, HttpTransport, Outcome
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-alice-7f3a9c0e5b1d"
@@ -243,14 +243,38 @@ def test_new_counters_alone_wait_for_counters_every_with_heartbeats_meanwhile(
     assert "[6:360]" in server.received[2][1]["dumps"]["iptables-save"]
 
 
+def test_a_clock_stepped_back_sends_the_counters_rather_than_wait(tmp_path: Path) -> None:
+    sent: list[str] = []
+
+    class Recorder:
+        def send(self, request: Request) -> Outcome:
+            sent.append(request.kind)
+            return Outcome(DELIVERED, 202, {"known": True})
+
+    moments = iter([1_000_000.0, 1_000_060.0, 999_000.0])
+    counters = iter(["[5:300]", "[6:360]", "[7:420]"])
+    agent = Agent(AgentConfig(host="node-01", spool_dir=tmp_path),
+                  Recorder(), collect=lambda: Collection(
+                      {"iptables-save": IPTABLES_SAVE.replace("[5:300]", next(counters))},
+                      next(moments)))
+
+    for _ in range(3):
+        agent.run_round()
+
+    assert sent == ["snapshot", "heartbeat", "snapshot"]
+
+
 def test_the_rules_hash_ignores_counters_timeouts_and_connections() -> None:
     dumps = {"iptables-save": IPTABLES_SAVE, "ipset-save": IPSET_SAVE,
-             "nft.json": '{"rule": {"expr": [{"counter": {"packets": 3, "bytes": 180}}]}}',
+             "nft.json": '{"rule": {"expr": [{"counter": {"packets": 3, "bytes": 180}}]}}, '
+                         '{"elem": {"val": "10.1.0.5", "timeout": 60, "expires": 41}}, '
+                         '{"quota": {"name": "q", "bytes": 1000, "used": 120}}',
              "conntrack.txt": "ipv4 2 tcp 6 431999 ESTABLISHED src=10.1.0.5\n"}
     busy = {"iptables-save": IPTABLES_SAVE.replace("[5:300]", "[9:540]").replace(
                 "[12:720]", "[13:780]"),
             "ipset-save": IPSET_SAVE.replace("10.1.2.3", "10.1.2.3 timeout 60 packets 4 bytes 9"),
-            "nft.json": dumps["nft.json"].replace("3, ", "4, ").replace("180", "240"),
+            "nft.json": dumps["nft.json"].replace("3, ", "4, ").replace("180", "240").replace(
+                "41", "7").replace("120", "990"),
             "conntrack.txt": ""}
     new_rule = dict(dumps, **{"ipset-save": IPSET_SAVE + "add admins 10.1.2.4\n"})
 

@@ -188,3 +188,23 @@ def test_a_bucket_taken_out_starts_anew_with_its_sums_apart() -> None:
     assert [sums[2] for sums in taken.groups.values()] == [1]
     assert [sums[:3] for sums in late.groups.values()] == [(10, 1000, 1)]
     assert aggregator.raw_records == 3
+
+
+def test_buckets_wait_twice_as_long_as_the_latest_record_has_come() -> None:
+    aggregator = FlowAggregator(60)
+    # A capture window's records, as cloud flow logs mix them: ten minutes in, then the start.
+    aggregator.add_records([later(PAYMENTS_TO_LEDGER, 600), PAYMENTS_TO_LEDGER,
+                            later(PAYMENTS_TO_LEDGER, 1200)])
+
+    # A record came 10 minutes late: nothing settles until 20 minutes have passed it.
+    assert _minutes(aggregator, keep_seconds=120) == []
+    aggregator.add_records([later(PAYMENTS_TO_LEDGER, 1500)])
+    assert _minutes(aggregator, keep_seconds=120) == [("kernel_log", T0)]
+
+
+def test_settling_skips_a_format_that_has_no_records_yet() -> None:
+    aggregator = FlowAggregator(60)
+    aggregator.add_rows([], "aws_vpc")
+    aggregator.add_records([PAYMENTS_TO_LEDGER, later(PAYMENTS_TO_LEDGER, 600)])
+
+    assert _minutes(aggregator, keep_seconds=120) == [("kernel_log", T0)]

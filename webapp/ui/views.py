@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.generic import FormView, ListView, TemplateView
@@ -63,7 +64,8 @@ class StartView(LoginRequiredMixin, TemplateView):
             workload_count=Workload.objects.filter(stopped_at__isnull=True).count(),
             drops=with_explain_links(
                 FlowRecord.objects.select_related("host").filter(verdict="DROP")[:10]),
-            drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gte=since).count(),
+            drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gte=since)
+            .aggregate(records=Coalesce(Sum("records"), 0))["records"],
             **kwargs)
 
 

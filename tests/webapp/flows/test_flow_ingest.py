@@ -140,6 +140,31 @@ def test_settled_minutes_are_written_while_the_rest_is_parsed(
     assert sorted(FlowRecord.objects.values_list("records", flat=True)) == [2] * 10
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_settled_minutes_were_written_leaves_nothing(
+        agent: AgentClient, node_01: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "CHUNK_ROWS", 4)
+    record_rows = services._record_rows
+    calls: list[int] = []
+
+    def rows_then_failure(*args: Any) -> Iterator[tuple[Any, ...]]:
+        rows = list(record_rows(*args))
+        calls.append(len(rows))
+        if sum(calls) >= 4:  # some minutes already in the COPY, the batch not yet read
+            raise RuntimeError("connection lost")
+        return iter(rows)
+
+    monkeypatch.setattr(services, "_record_rows", rows_then_failure)
+    agent.raise_request_exception = False
+
+    response = agent.send(FLOWS, flow_body("\n".join(_ten_minutes_of_drops()) + "\n"))
+
+    assert response.status_code == 500
+    assert 4 <= sum(calls) < 10
+    assert not FlowRecord.objects.exists()
+    assert not FlowBatch.objects.exists()
+
+
 def test_a_record_older_than_the_settled_minutes_is_summed_apart_not_lost(
         agent: AgentClient, node_01: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services, "CHUNK_ROWS", 4)

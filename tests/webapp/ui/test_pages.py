@@ -71,3 +71,24 @@ def test_pages_require_login(client, node):
     for url in ("/", "/hosts/node-02/", "/flows/", "/explain/"):
         assert client.get(url).status_code == 302
     assert client.post("/api/explain/", {}).status_code in (401, 403)
+
+
+def test_the_fleet_page_counts_dropped_records_of_the_last_day_not_rows(client_logged_in):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.flows.models import FlowRecord
+
+    host = Host.objects.create(name="node-03")
+    now = timezone.now()
+    for records, hours_ago in ((3, 1), (2, 2), (7, 30)):
+        moment = now - timedelta(hours=hours_ago)
+        FlowRecord.objects.create(host=host, bucket_start=moment, bucket_end=moment,
+                                  src="10.1.0.6", dst="10.2.0.9", proto=6, dport=5432, packets=1,
+                                  bytes=60, records=records, verdict="DROP",
+                                  source_format="ulogd2")
+
+    page = client_logged_in.get("/").content.decode()
+
+    assert '<span class="figure">5</span> dropped flow records in 24 h' in page
