@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -54,7 +54,11 @@ class StartView(LoginRequiredMixin, TemplateView):
     template_name = "ui/start.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        since = timezone.now() - timedelta(hours=24)
+        # The day up to the newest flow: for a live fleet that is the last 24 hours; for a
+        # recorded bundle (the demo) it is the day the bundle holds.
+        newest = FlowRecord.objects.aggregate(newest=Max("bucket_start"))["newest"]
+        until = min(newest, timezone.now()) if newest is not None else timezone.now()
+        since = until - timedelta(hours=24)
         hosts = (Host.objects.select_related("last_snapshot")
                  .annotate(active_workloads=Count("workloads",
                                                   filter=Q(workloads__stopped_at__isnull=True)))
@@ -64,8 +68,9 @@ class StartView(LoginRequiredMixin, TemplateView):
             workload_count=Workload.objects.filter(stopped_at__isnull=True).count(),
             drops=with_explain_links(
                 FlowRecord.objects.select_related("host").filter(verdict="DROP")[:10]),
-            drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gte=since)
+            drop_count=FlowRecord.objects.filter(verdict="DROP", bucket_start__gt=since)
             .aggregate(records=Coalesce(Sum("records"), 0))["records"],
+            drops_until=until,
             **kwargs)
 
 

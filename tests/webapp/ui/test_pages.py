@@ -73,22 +73,33 @@ def test_pages_require_login(client, node):
     assert client.post("/api/explain/", {}).status_code in (401, 403)
 
 
-def test_the_fleet_page_counts_dropped_records_of_the_last_day_not_rows(client_logged_in):
+def _drops(host: Host, *records_and_hours_ago: tuple[int, int]) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
 
     from webapp.flows.models import FlowRecord
 
-    host = Host.objects.create(name="node-03")
     now = timezone.now()
-    for records, hours_ago in ((3, 1), (2, 2), (7, 30)):
+    for records, hours_ago in records_and_hours_ago:
         moment = now - timedelta(hours=hours_ago)
         FlowRecord.objects.create(host=host, bucket_start=moment, bucket_end=moment,
                                   src="10.1.0.6", dst="10.2.0.9", proto=6, dport=5432, packets=1,
                                   bytes=60, records=records, verdict="DROP",
                                   source_format="ulogd2")
 
+
+def test_the_fleet_page_counts_dropped_records_of_the_last_day_not_rows(client_logged_in):
+    _drops(Host.objects.create(name="node-03"), (3, 1), (2, 2), (7, 30))
+
     page = client_logged_in.get("/").content.decode()
 
-    assert '<span class="figure">5</span> dropped flow records in 24 h' in page
+    assert '<span class="figure">5</span> dropped flow records in the 24 h' in page
+
+
+def test_a_recorded_fleet_counts_the_day_up_to_its_newest_flow(client_logged_in):
+    _drops(Host.objects.create(name="node-03"), (3, 24 * 7), (2, 24 * 7 + 5), (7, 24 * 9))
+
+    page = client_logged_in.get("/").content.decode()
+
+    assert '<span class="figure">5</span> dropped flow records in the 24 h' in page
