@@ -1,0 +1,40 @@
+"""`python -m bench --quick` runs end to end on PostgreSQL and reports every figure (the figures
+themselves are read by people, in docs/benchmarks.md: tests never judge speed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="the ingest benchmark needs PostgreSQL")
+def test_the_quick_benchmark_runs_and_reports_every_figure() -> None:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/segscope_bench_smoke"
+    env = dict(os.environ, BENCH_DATABASE_URL=url, LOG_LEVEL="WARNING")
+
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout[done.stdout.index("\n{") + 1:])
+    assert report["explain"]["rules"] == 5000
+    assert report["parse"][-1]["rules"] > 10_000
+    assert [row["input"] for row in report["nft"]][-1].startswith("generated")
+    ingest = report["ingest"]
+    assert (ingest["flow_records"], ingest["snapshot_hosts"]) == (40_000, 50)
+    assert 0 < ingest["flow_rows"] < ingest["flow_records"]  # aggregated before writing
+    for figure in ("flow_records_per_s", "flow_baseline_records_per_s",
+                   "flow_records_per_s_2_workers", "flow_records_per_s_http_2_processes",
+                   "snapshot_s", "snapshot_baseline_ms", "snapshot_s_2_workers"):
+        assert ingest[figure] > 0, figure
