@@ -103,3 +103,18 @@ def test_a_recorded_fleet_counts_the_day_up_to_its_newest_flow(client_logged_in)
     page = client_logged_in.get("/").content.decode()
 
     assert '<span class="figure">5</span> dropped flow records in the 24 h' in page
+
+
+def test_the_host_page_says_until_when_the_host_held_its_rules(client_logged_in, node):
+    from datetime import UTC, datetime
+
+    from webapp.rules.services import record_heartbeat
+
+    node.refresh_from_db()  # its latest snapshot, set by the ingest
+    snapshot = node.snapshots.get()
+    heartbeat_at = datetime(2026, 11, 26, 3, 7, 5, tzinfo=UTC)
+    assert record_heartbeat(node, heartbeat_at, snapshot.content_hash)
+
+    page = client_logged_in.get("/hosts/node-02/").content.decode()
+
+    assert "still held these rules at\n    2026-11-26 03:07:05" in page
