@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,11 +74,12 @@ def _answers(url: str) -> bool:
         return False  # not listening yet
 
 
-@pytest.fixture
-def web_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+@contextmanager
+def _serving(**extra_env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`uvicorn webapp.asgi:application` with WEB_CONCURRENCY=2, ready to answer."""
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=_database_url(), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING")
+    env = dict(os.environ, DATABASE_URL=_database_url(), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING",
+               **extra_env)
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--lifespan", "off"],
@@ -97,6 +99,12 @@ def web_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def web_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    with _serving() as serving:
+        yield serving
 
 
 def test_two_web_processes_share_the_port_and_serve_the_application(
@@ -133,3 +141,20 @@ def test_agents_posting_at_once_are_all_served(
 
     assert statuses == [202] * 4
     assert sorted(FlowBatch.objects.values_list("host__name", flat=True)) == sorted(tokens)
+
+
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_buffered() -> None:
+    body = json.dumps({"host": "node-01", "source": "kernel_log", "filename": "kern.log",
+                       "text": KERNEL_LOG * 40}).encode()
+
+    with _serving(SEGSCOPE_MAX_UPLOAD_BYTES="10000") as (url, _):
+        # No token: the application would answer 401; the guard answers before it runs.
+        request = urllib.request.Request(
+            f"{url}/api/ingest/flows/", data=body, method="POST",
+            headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["error"]["limit"] == "SEGSCOPE_MAX_UPLOAD_BYTES"
+    assert not FlowBatch.objects.exists()
