@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.controlplane import WorkloadSpec
-from collectors.lab.netns import LabError, run
+from collectors.lab.netns import LabError, run, sysctl
 
 PREFIX = "ssl"
 FABRIC_NETWORK = "10.255.0"
@@ -213,14 +213,14 @@ def _build(plan: FleetPlan) -> None:
         run(["ip", "netns", "add", netns])
         run(["ip", "-n", netns, "link", "set", "lo", "up"])
         # No IPv6: no router solicitations or DAD on the links, only the traffic we make.
-        _sysctl(netns, {"net.ipv6.conf.all.disable_ipv6": "1",
+        sysctl(netns, {"net.ipv6.conf.all.disable_ipv6": "1",
                         "net.ipv6.conf.default.disable_ipv6": "1"})
     fabric = plan.fabric
     run(["ip", "-n", fabric, "link", "add", "br0", "type", "bridge"])
     run(["ip", "-n", fabric, "link", "set", "br0", "up"])
     for host in plan.hosts:
         # Before any link exists, so that every interface starts with rp_filter off.
-        _sysctl(host.netns, {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
+        sysctl(host.netns, {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
                              "net.ipv4.conf.default.rp_filter": "0"})
         run(["ip", "-n", fabric, "link", "add", f"h{host.index}", "type", "veth", "peer", "name",
              "eth0", "address", host.mac, "netns", host.netns])
@@ -267,6 +267,3 @@ def destroy_fleet(tag: str) -> list[str]:
         raise LabError(f"could not delete namespaces: {', '.join(left)}")
     return removed
 
-
-def _sysctl(netns: str, settings: Mapping[str, str]) -> None:
-    run(["sysctl", "-q", "-w", *(f"{k}={v}" for k, v in settings.items())], netns=netns)

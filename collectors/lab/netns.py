@@ -20,7 +20,7 @@ import re
 import secrets
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from collectors.lab.probes import Probe, Sender, build_packet
@@ -83,6 +83,12 @@ def run(argv: Sequence[str], netns: str | None = None, input: str | None = None,
     if check and result.returncode != 0:
         raise LabError(f"{' '.join(command)} exited {result.returncode}: {result.stderr.strip()}")
     return result.stdout
+
+
+def sysctl(netns: str, settings: Mapping[str, str]) -> None:
+    """Set kernel parameters inside a namespace."""
+    run(["sysctl", "-q", "-w", *(f"{key}={value}" for key, value in settings.items())],
+        netns=netns)
 
 
 def remove_stale_namespaces(prefix: str = "ssk") -> list[str]:
@@ -150,7 +156,7 @@ class Lab:
         for name in self.names.values():
             run(["ip", "netns", "add", name])
         for name in self.names.values():
-            self._sysctl(name, {"net.ipv6.conf.all.disable_ipv6": "1",
+            sysctl(name, {"net.ipv6.conf.all.disable_ipv6": "1",
                                 "net.ipv6.conf.default.disable_ipv6": "1"})
             run(["ip", "-n", name, "link", "set", "lo", "up"])
         host = self.host
@@ -169,7 +175,7 @@ class Lab:
         for scope in ("all", "default", "lo", *(link.host_iface for link in LINKS)):
             settings[f"net.ipv4.conf.{scope}.rp_filter"] = "0"
             settings[f"net.ipv4.conf.{scope}.accept_local"] = "1"
-        self._sysctl(host, settings)
+        sysctl(host, settings)
         run(["ip", "-n", host, "route", "add", "local", LOCAL_RANGE, "dev", "lo"])
         for link in LINKS:
             peer = self.names[link.peer]
@@ -195,11 +201,6 @@ class Lab:
         for name in self.names.values():
             if name in existing:
                 run(["ip", "netns", "del", name], check=False)
-
-    @staticmethod
-    def _sysctl(netns: str, settings: dict[str, str]) -> None:
-        run(["sysctl", "-q", "-w", *(f"{key}={value}" for key, value in settings.items())],
-            netns=netns)
 
     @staticmethod
     def _mac(netns: str, iface: str) -> str:

@@ -63,7 +63,8 @@ def explain_flow(host: Host, packet: Packet, hook: str = "INPUT",
                  snapshot: Snapshot | None = None) -> FlowExplanation:
     """Verdict, deciding rule and trace for one packet on one host."""
     if snapshot is None:
-        snapshot = host.snapshots.order_by("-collected_at", "-id").first()
+        # The raw dumps are read only when the compiled rules are not cached yet.
+        snapshot = host.snapshots.defer("dumps").order_by("-collected_at", "-id").first()
         if snapshot is None:
             raise NoSnapshot(f"host {host.name} has sent no rules yet")
     explanation = host_rules(snapshot).explain(packet, hook)

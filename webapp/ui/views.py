@@ -59,7 +59,8 @@ class StartView(LoginRequiredMixin, TemplateView):
         newest = FlowRecord.objects.aggregate(newest=Max("bucket_start"))["newest"]
         until = min(newest, timezone.now()) if newest is not None else timezone.now()
         since = until - timedelta(hours=24)
-        hosts = (Host.objects.select_related("last_snapshot")
+        # The raw dumps of each latest snapshot are hundreds of kilobytes the page never shows.
+        hosts = (Host.objects.select_related("last_snapshot").defer("last_snapshot__dumps")
                  .annotate(active_workloads=Count("workloads",
                                                   filter=Q(workloads__stopped_at__isnull=True)))
                  .order_by("name"))
@@ -80,8 +81,8 @@ class HostView(LoginRequiredMixin, TemplateView):
     template_name = "ui/host.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        host = get_object_or_404(Host.objects.select_related("last_snapshot"), name=kwargs["name"])
-        snapshot = host.snapshots.order_by("-collected_at", "-id").first()
+        host = get_object_or_404(Host, name=kwargs["name"])
+        snapshot = host.snapshots.defer("dumps").order_by("-collected_at", "-id").first()
         chains: list[dict[str, Any]] = []
         if snapshot is not None:
             rules: dict[tuple[str, str, str], list[ParsedRule]] = {}
@@ -93,7 +94,6 @@ class HostView(LoginRequiredMixin, TemplateView):
         return super().get_context_data(
             host=host, snapshot=snapshot, chains=chains,
             workloads=host.workloads.order_by("stopped_at", "name"),
-            snapshots=host.snapshots.order_by("-collected_at")[:10],
             flows=with_explain_links(host.flow_records.select_related("host")[:50]), **kwargs)
 
 

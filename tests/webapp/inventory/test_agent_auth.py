@@ -62,6 +62,7 @@ def test_every_ingest_endpoint_refuses_another_hosts_body(
                                  "dumps": {"iptables-save": ""}, "text": ""})
 
     assert response.status_code == 403
+    assert not node_02.snapshots.exists() and not node_02.flow_batches.exists()
 
 
 def test_alices_login_is_no_agent_token(client_logged_in: Client, node_01: Host) -> None:

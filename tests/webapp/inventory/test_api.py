@@ -174,6 +174,7 @@ def test_staff_may_import_inventories(client: Client, admin_user: object) -> Non
                            content_type="application/yaml")
 
     assert response.status_code == 200
+    assert Host.objects.filter(name="node-07").exists()
 
 
 def test_listing_workloads_takes_a_fixed_number_of_queries(

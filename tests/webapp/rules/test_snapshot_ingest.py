@@ -2,8 +2,8 @@
 
 import hashlib
 import json
-import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -238,6 +238,8 @@ def test_a_snapshot_needs_at_least_one_dump(agent: AgentClient, node_01: Host) -
     response = agent.send(SNAPSHOTS, snapshot_body({}))
 
     assert response.status_code == 400
+    assert "dumps" in response.json()
+    assert not Snapshot.objects.exists()
 
 
 def test_an_unknown_dump_is_kept_with_a_warning(agent: AgentClient, node_01: Host) -> None:
@@ -289,18 +291,32 @@ def test_nft_json_is_kept_with_a_warning_without_a_parser(
 
 
 def test_analysis_is_requested_only_after_commit(
-        agent: AgentClient, node_01: Host, monkeypatch: pytest.MonkeyPatch,
-        django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
-        caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setitem(analyse_host_task.app.conf, "task_always_eager", True)
-
+        agent: AgentClient, node_01: Host,
+        django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         agent.send(SNAPSHOTS, snapshot_body())
-    assert len(callbacks) == 1
-    with caplog.at_level(logging.INFO, logger="webapp.rules.tasks"):
-        callbacks[0]()
 
-    assert f"analysis of host {node_01.pk} is due" in caplog.text
+    assert [getattr(c, "__qualname__", "") for c in callbacks] == [
+        "ingest_snapshot.<locals>.<lambda>"]
+
+
+@pytest.mark.skipif(analyse_host_task.app.conf.task_always_eager,
+                    reason="needs the Redis broker (REDIS_URL), as `make test` sets it")
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_takes_the_analysis_request_from_the_broker(
+        agent: AgentClient, node_01: Host) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    app = analyse_host_task.app
+    app.control.purge()  # requests other tests left in the queue
+    agent.send(SNAPSHOTS, snapshot_body())  # its commit sends the request to Redis
+    Host.objects.filter(pk=node_01.pk).update(analysis_due_at=None)  # only a worker sets it now
+
+    with start_worker(app, pool="solo", perform_ping_check=False):
+        deadline = time.monotonic() + 30
+        while Host.objects.get(pk=node_01.pk).analysis_due_at is None:
+            assert time.monotonic() < deadline, "no worker ran the analysis request"
+            time.sleep(0.05)  # paces the polling only
 
 
 def test_the_analysis_task_flags_the_host_once(node_01: Host) -> None:

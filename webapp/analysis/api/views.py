@@ -30,7 +30,7 @@ class ExplainView(APIView):
         host = get_object_or_404(Host, name=fields.pop("host"))
         hook = fields.pop("hook")
         snapshot_id = fields.pop("snapshot", None)
-        snapshot = (get_object_or_404(Snapshot, pk=snapshot_id, host=host)
+        snapshot = (get_object_or_404(Snapshot.objects.defer("dumps"), pk=snapshot_id, host=host)
                     if snapshot_id is not None else None)
         try:
             result = explain_flow(host, Packet(**fields), hook, snapshot)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from webapp.flows.models import FlowRecord
 from webapp.flows.services import SOURCES
-from webapp.inventory.api.agents import RawTextField
+from webapp.inventory.api.agents import InputErrorSerializer, RawTextField
 from webapp.inventory.models import Host
 
 
@@ -42,19 +42,10 @@ class FlowReceiptSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["created", "seen-again"])
 
 
-class FlowErrorDetailSerializer(serializers.Serializer[Any]):
-    """Why a batch was not read at all."""
-
-    file = serializers.CharField()
-    line = serializers.IntegerField()
-    column = serializers.IntegerField()
-    reason = serializers.CharField()
-
-
 class FlowRejectionSerializer(serializers.Serializer[Any]):
     """422: the batch is no flow-log format Segscope reads."""
 
-    error = FlowErrorDetailSerializer()
+    error = InputErrorSerializer()
 
 
 class FlowRecordSerializer(serializers.ModelSerializer[FlowRecord]):

@@ -34,6 +34,15 @@ class PayloadTooLarge(exceptions.APIException):
         self.detail = {"error": {"limit": limit, "maximum": maximum, "reason": reason}}  # type: ignore[dict-item]
 
 
+class InputErrorSerializer(serializers.Serializer[Any]):
+    """Where uploaded input could not be read: file, line, column and why."""
+
+    file = serializers.CharField()
+    line = serializers.IntegerField()
+    column = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
 @extend_schema_field(OpenApiTypes.STR)
 class RawTextField(serializers.Field[str, str, str, Any]):
     """A tool's output kept verbatim: any text PostgreSQL can store (no NUL, valid Unicode)."""
@@ -144,6 +153,23 @@ class HostTokenScope(BasePermission):
         return named is None or named == token.host.name
 
 
+def read_bounded_body(stream: IO[Any] | None, parser_context: Mapping[str, Any] | None) -> bytes:
+    """The request body, refused with 413 past SEGSCOPE_MAX_UPLOAD_BYTES: at once when the
+    declared length is over it, else before more than that is read."""
+    maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
+    request = (parser_context or {}).get("request")
+    declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+    size = int(declared) if declared and declared.isdigit() else 0
+    body = b""
+    if size <= maximum and stream is not None:
+        body = stream.read(maximum + 1)
+        size = len(body)
+    if size > maximum:
+        raise PayloadTooLarge("SEGSCOPE_MAX_UPLOAD_BYTES", maximum,
+                              f"the body is {size} bytes; the limit is {maximum}")
+    return body
+
+
 class BoundedJSONParser(BaseParser):
     """JSON, refused with 413 past SEGSCOPE_MAX_UPLOAD_BYTES before it is read into memory."""
 
@@ -153,23 +179,11 @@ class BoundedJSONParser(BaseParser):
 
     def parse(self, stream: IO[Any], media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> Any:
-        maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > maximum:
-            raise self._too_large(int(declared), maximum)
-        body = stream.read(maximum + 1) if stream is not None else b""
-        if len(body) > maximum:
-            raise self._too_large(len(body), maximum)
+        body = read_bounded_body(stream, parser_context)
         try:
             return json.loads(body)
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-
-    @staticmethod
-    def _too_large(size: int, maximum: int) -> PayloadTooLarge:
-        return PayloadTooLarge("SEGSCOPE_MAX_UPLOAD_BYTES", maximum,
-                               f"the body is {size} bytes; the limit is {maximum}")
 
 
 class IngestView(APIView):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import IO, Any
 
-from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collectors.inventory import FORMATS, InventoryError, parse_inventory
-from webapp.inventory.api.agents import PayloadTooLarge
+from webapp.inventory.api.agents import read_bounded_body
 from webapp.inventory.api.permissions import IsOperator, IsOperatorOrReadOnly
 from webapp.inventory.api.serializers import (
     HostSerializer,
@@ -86,12 +85,7 @@ class InventoryFileParser(BaseParser):
     def parse(  # type: ignore[override]
         self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None
     ) -> bytes:
-        maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
-        body = stream.read(maximum + 1)
-        if len(body) > maximum:
-            raise PayloadTooLarge("SEGSCOPE_MAX_UPLOAD_BYTES", maximum,
-                                  f"the inventory is over {maximum} bytes")
-        return body
+        return read_bounded_body(stream, parser_context)
 
 
 class InventoryImportView(APIView):

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from webapp.inventory.api.agents import RawTextField
+from webapp.inventory.api.agents import InputErrorSerializer, RawTextField
 from webapp.inventory.models import Host
 from webapp.rules.models import ParsedRule, ParsedSet, ParsedTable, RejectedUpload, Snapshot
 
@@ -40,19 +40,10 @@ class SnapshotReceiptSerializer(serializers.Serializer[Any]):
     warnings = serializers.ListField(child=serializers.DictField(), required=False)
 
 
-class DumpErrorSerializer(serializers.Serializer[Any]):
-    """Where a dump could not be parsed."""
-
-    file = serializers.CharField()
-    line = serializers.IntegerField()
-    column = serializers.IntegerField()
-    reason = serializers.CharField()
-
-
 class SnapshotRejectionSerializer(serializers.Serializer[Any]):
     """422: the upload was kept as rejected upload `upload`; nothing of it was applied."""
 
-    error = DumpErrorSerializer()
+    error = InputErrorSerializer()
     upload = serializers.IntegerField()
 
 
