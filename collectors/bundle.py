@@ -285,9 +285,8 @@ def write_bundle(root: Path, *, inventory_text: str = "", intents: Mapping[str, 
         raise BundleError(str(root), 0, "exists and is not an empty directory")
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    written: list[str] = []
+    files: dict[str, str] = {}
     try:
-        files: dict[str, str] = {}
         if inventory_text:
             files["inventory.yaml"] = inventory_text
         for version, text in (intents or {}).items():
@@ -306,7 +305,6 @@ def write_bundle(root: Path, *, inventory_text: str = "", intents: Mapping[str, 
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(text.encode("utf-8"))
-            written.append(relative)
         if root.exists():
             root.rmdir()
         os.replace(staging, root)
@@ -314,4 +312,4 @@ def write_bundle(root: Path, *, inventory_text: str = "", intents: Mapping[str, 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return sorted(written)
+    return sorted(files)

@@ -589,7 +589,6 @@ def _decode(body: str, filename: str, lineno: int, offset: int
 
 
 def _decode_body(body: str) -> tuple[RuleSpec, tuple[int, int] | None]:
-    tokens: list[str] | None = None
     columns: list[int] | None = None
     try:
         parts = None if ('"' in body or "\\" in body or "!" in body) else _assemble_fast(body)
@@ -598,7 +597,7 @@ def _decode_body(body: str) -> tuple[RuleSpec, tuple[int, int] | None]:
             parts = _assemble(_group_tokens(tokens, quoted))
     except _RuleError as exc:
         if columns is None:
-            tokens, _, columns = _tokenize(body)
+            _, _, columns = _tokenize(body)
         col = columns[min(exc.token, len(columns) - 1)] if columns else 1
         raise _DecodeError(col, exc.reason) from None
     except ValueError as exc:  # unterminated quote, reported by the tokenizer as 'col:reason'

@@ -83,11 +83,10 @@ class _Layout:
     """Where each field of interest stands in a record of one log format. A field the format
     lacks points one past the end, where the parser appends a "-" to every record."""
 
-    __slots__ = ("names", "width", "src", "dst", "sport", "dport", "proto", "packets", "bytes",
+    __slots__ = ("width", "src", "dst", "sport", "dport", "proto", "packets", "bytes",
                  "start", "end", "action", "status", "direction", "observer", "has_addresses")
 
     def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
         self.width = len(names)
         where: dict[str, int] = {}
         for i, name in enumerate(names):

@@ -16,8 +16,10 @@ from collectors.flowlogs.values import (
     address,
     count,
     epoch_from_iso,
+    optional,
     port,
     protocol,
+    text_or_none,
 )
 
 SOURCE_FORMAT = "gcp_vpc"
@@ -56,8 +58,8 @@ def _row(entry: dict[str, Any], options: ParseOptions) -> Row:
     proto = protocol(_required(conn, "protocol"))
     sport = dport = None
     if proto not in ICMP_PROTOCOLS:
-        sport = _optional_port(conn.get("src_port"))
-        dport = _optional_port(conn.get("dest_port"))
+        sport = optional(conn.get("src_port"), port)
+        dport = optional(conn.get("dest_port"), port)
     start = _time(payload.get("start_time"), entry, options)
     end = _time(payload.get("end_time"), entry, options) if "end_time" in payload else start
     packets = count(payload.get("packets_sent", 1))
@@ -71,8 +73,8 @@ def _row(entry: dict[str, Any], options: ParseOptions) -> Row:
     if disposition is not None:  # firewall rules logging entry
         verdict = _DISPOSITIONS.get(str(disposition))
         details = payload.get("rule_details")
-        rule_ref = _text(get(details, "reference"))
-        rule_direction = _text(get(details, "direction"))
+        rule_ref = text_or_none(get(details, "reference"))
+        rule_direction = text_or_none(get(details, "direction"))
         direction = rule_direction.lower() if rule_direction in ("INGRESS", "EGRESS") else None
         observer = _vm_name(payload.get("instance"))
     return (start, end, src, dst, proto, dport, None, None, verdict, rule_ref, observer, sport,
@@ -86,9 +88,6 @@ def _required(conn: dict[str, Any], key: str) -> Any:
     return value
 
 
-def _optional_port(value: Any) -> int | None:
-    return None if value is None else port(value)
-
 
 def _time(value: Any, entry: dict[str, Any], options: ParseOptions) -> float:
     if value is None:
@@ -101,8 +100,4 @@ def _time(value: Any, entry: dict[str, Any], options: ParseOptions) -> float:
 
 
 def _vm_name(instance: Any) -> str | None:
-    return _text(get(instance, "vm_name", "name"))
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return text_or_none(get(instance, "vm_name", "name"))

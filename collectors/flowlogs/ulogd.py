@@ -3,7 +3,7 @@ reference."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,11 @@ from collectors.flowlogs.values import (
     epoch,
     epoch_from_iso,
     integer,
+    optional,
     port,
     protocol,
     small,
+    text_or_none,
 )
 
 SOURCE_FORMAT = "ulogd"
@@ -55,11 +57,11 @@ def _row(doc: dict[str, Any], options: ParseOptions) -> Row:
     sport = dport = icmp_type = icmp_code = None
     if proto in ICMP_PROTOCOLS:
         kind = "icmp" if proto == 1 else "icmpv6"
-        icmp_type = _optional(doc.get(f"{kind}.type"), small)
-        icmp_code = _optional(doc.get(f"{kind}.code"), small)
+        icmp_type = optional(doc.get(f"{kind}.type"), small)
+        icmp_code = optional(doc.get(f"{kind}.code"), small)
     else:
-        sport = _optional(get(doc, "src_port", "tcp.sport", "udp.sport", "sctp.sport"), port)
-        dport = _optional(get(doc, "dest_port", "tcp.dport", "udp.dport", "sctp.dport"), port)
+        sport = optional(get(doc, "src_port", "tcp.sport", "udp.sport", "sctp.sport"), port)
+        dport = optional(get(doc, "dest_port", "tcp.dport", "udp.dport", "sctp.dport"), port)
     seconds = doc.get("oob.time.sec")
     if seconds is not None:
         at = epoch(integer(seconds) + integer(doc.get("oob.time.usec", 0)) / 1e6)
@@ -78,16 +80,9 @@ def _row(doc: dict[str, Any], options: ParseOptions) -> Row:
     hook = doc.get("oob.hook")
     direction = _HOOKS.get(hook) if isinstance(hook, int) else None
     if direction is None:
-        direction = direction_from_interfaces(_text(doc.get("oob.in")), _text(doc.get("oob.out")))
+        direction = direction_from_interfaces(text_or_none(doc.get("oob.in")),
+                                              text_or_none(doc.get("oob.out")))
     return (at, at, address(src_text), address(dst_text), proto, dport, icmp_type, icmp_code,
-            verdict, rule_ref, _text(doc.get("dvc")), sport,
+            verdict, rule_ref, text_or_none(doc.get("dvc")), sport,
             count(doc.get("raw.pktcount", 1)), count(get(doc, "raw.pktlen", "ip.totlen") or 0),
             direction)
-
-
-def _optional(value: Any, convert: Callable[[object], int]) -> int | None:
-    return None if value is None else convert(value)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

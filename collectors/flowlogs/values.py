@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 PROTOCOL_NUMBERS: dict[str, int] = {
@@ -88,6 +89,16 @@ def integer(value: object) -> int:
     if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():
         return int(value)
     raise ValueError(f"expected an integer, found {str(value)[:40]!r}")
+
+
+def optional(value: object, convert: Callable[[object], int]) -> int | None:
+    """convert(value), or None for a field the record leaves out (JSON null or missing)."""
+    return None if value is None else convert(value)
+
+
+def text_or_none(value: object) -> str | None:
+    """A non-empty JSON string, else None."""
+    return value if isinstance(value, str) and value else None
 
 
 def epoch(value: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from collectors.errors import ParseError, ParseWarning
@@ -18,7 +19,14 @@ from collectors.nft.model import (
     Unmodelled,
 )
 from collectors.nft.render import render_expression, render_rule
-from collectors.nft.schema import compact, priority_value, walk_expression, walk_statement
+from collectors.nft.schema import (
+    as_list,
+    as_strings,
+    compact,
+    priority_value,
+    walk_expression,
+    walk_statement,
+)
 
 OBJECT_KINDS = frozenset({"counter", "quota", "limit", "ct helper", "ct timeout",
                           "ct expectation", "secmark", "synproxy", "flowtable", "tunnel"})
@@ -103,7 +111,7 @@ def _add_element(b: _Builder, kind: str, body: Any, path: str, insert: bool = Fa
         table = b.table(body.get("family"), body.get("name"))
         assert table is not None
         table["handle"] = body.get("handle")
-        table["flags"] = tuple(_strings(body.get("flags")))
+        table["flags"] = tuple(as_strings(body.get("flags")))
         table["comment"] = body.get("comment")
     elif kind == "chain":
         _add_chain(b, body, path)
@@ -133,7 +141,7 @@ def _add_chain(b: _Builder, body: dict[str, Any], path: str) -> None:
     chain = table["chains"].setdefault(name, {"rules": []})
     chain.update(handle=body.get("handle"), type=body.get("type"), hook=body.get("hook"),
                  policy=body.get("policy"), comment=body.get("comment"),
-                 devices=tuple(_strings(body.get("dev"))))
+                 devices=tuple(as_strings(body.get("dev"))))
     if body.get("hook") is not None:
         priority = priority_value(family, body.get("prio", 0))
         if priority is None:
@@ -177,14 +185,14 @@ def _add_set(b: _Builder, kind: str, body: dict[str, Any], path: str) -> None:
     data_type: tuple[str, ...] | None = None
     if kind == "map":
         data_type = _types(body.get("map")) or ("unknown",)
-    elements = tuple(_as_list(body.get("elem")))
+    elements = tuple(as_list(body.get("elem")))
     for i, elem in enumerate(elements):
         walk_expression(elem, f"{path}.{kind}.elem[{i}]", b.report)
     previous = table["sets"].get(name)
     if previous is not None:
         elements = previous.elements + elements
     table["sets"][name] = NftSet(family, table_name, name, body.get("handle"), key_types,
-                                 data_type, tuple(_strings(body.get("flags"))), elements,
+                                 data_type, tuple(as_strings(body.get("flags"))), elements,
                                  body.get("timeout"), body.get("comment"), path)
 
 
@@ -195,13 +203,11 @@ def _add_elements(b: _Builder, body: dict[str, Any], path: str) -> None:
         b.warn(f"{path}: elements for undeclared set {body.get('family')} "
                f"{body.get('table')} {name}: ignored")
         return
-    added = tuple(_as_list(body.get("elem")))
+    added = tuple(as_list(body.get("elem")))
     for i, elem in enumerate(added):
         walk_expression(elem, f"{path}.element.elem[{i}]", b.report)
     old: NftSet = table["sets"][name]
-    table["sets"][name] = NftSet(old.family, old.table, old.name, old.handle, old.key_types,
-                                 old.data_type, old.flags, old.elements + added, old.timeout,
-                                 old.comment, old.path)
+    table["sets"][name] = replace(old, elements=old.elements + added)
 
 
 def _freeze(b: _Builder) -> NftRuleset:
@@ -233,14 +239,7 @@ def _types(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in _as_list(value)]
 
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 _ARRAY_START = re.compile(r'"nftables"\s*:\s*\[')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.nft.schema import compact
+from collectors.nft.schema import as_strings, compact
 
 _BARE_META = frozenset({"iifname", "oifname", "iif", "oif", "iiftype", "oiftype", "skuid",
                         "skgid", "cpu", "iifgroup", "oifgroup", "cgroup", "rtclassid",
@@ -81,7 +81,7 @@ def _statement(kind: str, body: Any) -> str | None:
     if kind == "queue":
         num = body.get("num") if isinstance(body, dict) else None
         flags = body.get("flags") if isinstance(body, dict) else None
-        flag_text = " " + ",".join(_as_list(flags)) if flags else ""
+        flag_text = " " + ",".join(as_strings(flags)) if flags else ""
         return f"queue num {render_expression(num) if num is not None else 0}{flag_text}"
     if kind in ("notrack", "flow", "xt", "ct helper", "ct timeout", "ct expectation",
                 "secmark", "synproxy", "ct count", "last"):
@@ -112,7 +112,7 @@ def _nat(kind: str, body: Any) -> str:
     addr = render_expression(body["addr"]) if "addr" in body else ""
     port = render_expression(body["port"]) if "port" in body else ""
     target = addr + (f":{port}" if port else "")
-    flags = " " + ",".join(_as_list(body["flags"])) if body.get("flags") else ""
+    flags = " " + ",".join(as_strings(body["flags"])) if body.get("flags") else ""
     if kind in ("masquerade", "redirect"):
         return f"{kind}{' to ' + target if target else ''}{flags}"
     return f"{kind}{family} to {target}{flags}"
@@ -139,7 +139,7 @@ def _log(body: Any) -> str:
         if name in body:
             parts.append(f"{name} {body[name]}")
     if body.get("flags"):
-        parts.append("flags " + ",".join(_as_list(body["flags"])))
+        parts.append("flags " + ",".join(as_strings(body["flags"])))
     return " ".join(parts)
 
 
@@ -151,7 +151,7 @@ def _limit(body: Any) -> str:
     over = "over " if body.get("inv") else ""
     unit = body.get("rate_unit", "packets")
     rate = f"{body.get('rate')}{'' if unit == 'packets' else ' ' + unit}/{body.get('per')}"
-    burst = f" burst {body['burst']} {unit if unit != 'packets' else 'packets'}" \
+    burst = f" burst {body['burst']} {unit}" \
         if body.get("burst") else ""
     return f"limit rate {over}{rate}{burst}"
 
@@ -225,7 +225,7 @@ def _selector(kind: str, body: dict[str, Any]) -> str | None:
         parts = ["ct", body.get("dir"), body.get("family"), body["key"]]
         return " ".join(p for p in parts if p)
     if kind == "fib":
-        return f"fib {' . '.join(_as_list(body.get('flags')))} {body['result']}"
+        return f"fib {' . '.join(as_strings(body.get('flags')))} {body['result']}"
     if kind in ("exthdr", "tcp option", "ip option", "sctp chunk", "dccp option"):
         prefix = "" if kind == "exthdr" else f"{kind} "
         field = body.get("field", "")
@@ -250,9 +250,3 @@ def _element(elem: Any, quoted: bool) -> str:
     if isinstance(elem, list) and len(elem) == 2:
         return f"{render_expression(elem[0], quoted)} : {render_expression(elem[1])}"
     return render_expression(elem, quoted)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]

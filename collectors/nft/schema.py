@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-VERDICTS = ("accept", "drop", "continue", "return", "jump", "goto", "queue")
 STATEMENTS = frozenset({
     "accept", "drop", "continue", "return", "jump", "goto", "match", "counter", "mangle",
     "quota", "limit", "flow", "fwd", "notrack", "dup", "snat", "dnat", "masquerade",
@@ -125,7 +124,7 @@ def walk_statement(stmt: Any, path: str, report: Report) -> None:
             walk_expression(body[name], f"{sub}.{name}", report)
     if kind not in ("set", "map") and isinstance(body.get("map"), dict):
         walk_expression({"map": body["map"]}, sub, report)  # `counter name ... map {...}`
-    for i, inner in enumerate(_as_list(body.get("stmt"))):
+    for i, inner in enumerate(as_list(body.get("stmt"))):
         walk_statement(inner, f"{sub}.stmt[{i}]", report)
 
 
@@ -178,7 +177,13 @@ def _field_problem(kind: str, body: Any) -> str | None:
     return None
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """nft JSON's "one or a list": None as no value, a single value as a list of one."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def as_strings(value: Any) -> list[str]:
+    """as_list, each value as text."""
+    return [str(v) for v in as_list(value)]
