@@ -1,5 +1,6 @@
 """Inventories: Segscope YAML/JSON, `kubectl get pods -A -o json` and `docker inspect` output read
-into the hosts and workloads they describe.
+into the hosts and workloads they describe (and, from `kubectl get namespaces,pods -A -o json`, the
+namespaces' labels that NetworkPolicy namespace selectors match).
 
 Pure Python and PyYAML. `parse_inventory(text, filename)` detects the format; anything that
 cannot be imported raises `InventoryError` naming the file and the field path
@@ -26,14 +27,23 @@ FORMATS = ("segscope", "kubectl", "docker")
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 MAX_NAME_LENGTH = 253
 MAX_INTERFACE_LENGTH = 15  # IFNAMSIZ less the terminating NUL
+PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 
 _HOST_KEYS = frozenset({"name", "addresses", "labels"})
 _WORKLOAD_KEYS = frozenset(
-    {"name", "host", "addresses", "attachment", "interface", "labels", "started_at"})
+    {"name", "host", "addresses", "attachment", "interface", "labels", "started_at", "ports"})
 _FINISHED_POD_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 def _no_labels() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def _no_ports() -> Mapping[str, tuple[str, int]]:
+    return MappingProxyType({})
+
+
+def _no_namespaces() -> Mapping[str, Mapping[str, str]]:
     return MappingProxyType({})
 
 
@@ -71,22 +81,32 @@ class WorkloadEntry:
     interface: str = ""
     labels: Mapping[str, str] = field(default_factory=_no_labels)
     started_at: datetime | None = None
+    # Named ports, name -> (protocol, number), that NetworkPolicy rules may refer to.
+    ports: Mapping[str, tuple[str, int]] = field(default_factory=_no_ports)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "host": self.host, "addresses": list(self.addresses),
+        data = {"name": self.name, "host": self.host, "addresses": list(self.addresses),
                 "attachment": self.attachment, "interface": self.interface,
                 "labels": dict(self.labels),
                 "started_at": self.started_at.isoformat() if self.started_at else None}
+        if self.ports:
+            # Only when there are some, so that documents written before named ports stay as
+            # they were; the form is the one the Segscope format reads back.
+            data["ports"] = {name: f"{proto}/{number}"
+                             for name, (proto, number) in self.ports.items()}
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """Hosts and workloads of one file; `scope` are the hosts whose workloads it lists in full."""
+    """Hosts and workloads of one file; `scope` are the hosts whose workloads it lists in full;
+    `namespaces` the Kubernetes namespaces it lists, with their labels."""
 
     format: str
     hosts: tuple[HostEntry, ...]
     workloads: tuple[WorkloadEntry, ...]
     scope: frozenset[str]
+    namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=_no_namespaces)
 
     def host_names(self) -> set[str]:
         """Every host the inventory names: described, running a workload or in scope."""
@@ -185,7 +205,8 @@ def parse_segscope(data: Any, filename: str) -> Inventory:
         workload = WorkloadEntry(
             name, host, reader.addresses(entry.get("addresses", []), f"{path}.addresses"),
             attachment, interface, reader.labels(entry.get("labels", {}), f"{path}.labels"),
-            None if started is None else reader.moment(started, f"{path}.started_at"))
+            None if started is None else reader.moment(started, f"{path}.started_at"),
+            ports=reader.named_ports(entry.get("ports", {}), f"{path}.ports"))
         if (host, name) in workloads:
             raise InventoryError(filename, f"{path}.name",
                                  f"workload {name!r} is listed twice on host {host!r}")
@@ -197,19 +218,28 @@ def parse_segscope(data: Any, filename: str) -> Inventory:
 
 def parse_kubectl_pods(data: Any, filename: str) -> Inventory:
     """`kubectl get pods -A -o json`: scheduled, unfinished pods become workloads named
-    `namespace/name` on their node; the nodes seen are the scope."""
+    `namespace/name` on their node; the nodes seen are the scope. Namespace items of the same
+    list (`kubectl get namespaces,pods -A -o json`) give the namespaces' labels."""
     reader = _Reader(filename)
     top = reader.mapping(data, "")
     items = [top] if top.get("kind") == "Pod" else reader.sequence(top.get("items"), "items")
     prefix = "" if top.get("kind") == "Pod" else "items"
     workloads: dict[tuple[str, str], WorkloadEntry] = {}
     nodes: set[str] = set()
+    namespaces: dict[str, Mapping[str, str]] = {}
     for i, item in enumerate(items):
         path = f"{prefix}[{i}]" if prefix else ""
         pod = reader.mapping(item, path)
         kind = pod.get("kind", "Pod")
+        if kind == "Namespace":
+            meta = reader.mapping(pod.get("metadata"), _join(path, "metadata"))
+            namespace = reader.name(meta.get("name"), _join(path, "metadata.name"))
+            namespaces[namespace] = reader.labels(meta.get("labels") or {},
+                                                  _join(path, "metadata.labels"))
+            continue
         if kind != "Pod":
-            raise InventoryError(filename, _join(path, "kind"), f"expected Pod, got {kind!r}")
+            raise InventoryError(filename, _join(path, "kind"),
+                                 f"expected Pod or Namespace, got {kind!r}")
         meta = reader.mapping(pod.get("metadata"), _join(path, "metadata"))
         spec = reader.mapping(pod.get("spec", {}), _join(path, "spec"))
         status = reader.mapping(pod.get("status", {}), _join(path, "status"))
@@ -237,8 +267,34 @@ def parse_kubectl_pods(data: Any, filename: str) -> Inventory:
         workloads[(node, name)] = WorkloadEntry(
             name, node, addresses, "host" if spec.get("hostNetwork") else "bridged", "",
             MappingProxyType(labels),
-            None if started is None else reader.moment(started, _join(path, "status.startTime")))
-    return Inventory("kubectl", (), tuple(workloads.values()), frozenset(nodes))
+            None if started is None else reader.moment(started, _join(path, "status.startTime")),
+            ports=_container_ports(reader, spec, _join(path, "spec")))
+    return Inventory("kubectl", (), tuple(workloads.values()), frozenset(nodes),
+                     MappingProxyType(namespaces))
+
+
+def _container_ports(reader: _Reader, spec: Mapping[str, Any],
+                     path: str) -> Mapping[str, tuple[str, int]]:
+    """The pod's named container ports; unnamed ones cannot be referred to by name."""
+    ports: dict[str, tuple[str, int]] = {}
+    for i, raw in enumerate(reader.sequence(spec.get("containers") or [], f"{path}.containers")):
+        container = reader.mapping(raw, f"{path}.containers[{i}]")
+        ports_path = f"{path}.containers[{i}].ports"
+        for j, raw_port in enumerate(reader.sequence(container.get("ports") or [], ports_path)):
+            port = reader.mapping(raw_port, f"{ports_path}[{j}]")
+            if port.get("name") is None:
+                continue
+            name = reader.name(port.get("name"), f"{ports_path}[{j}].name")
+            number = port.get("containerPort")
+            if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+                raise reader.fail(f"{ports_path}[{j}].containerPort",
+                                  f"expected a port number 1-65535, got {number!r}")
+            protocol = str(port.get("protocol") or "TCP").lower()
+            if protocol not in PORT_PROTOCOLS:
+                raise reader.fail(f"{ports_path}[{j}].protocol",
+                                  f"expected TCP, UDP or SCTP, got {port.get('protocol')!r}")
+            ports[name] = (protocol, number)
+    return MappingProxyType(ports)
 
 
 def parse_docker_inspect(data: Any, filename: str, host: str) -> Inventory:
@@ -351,6 +407,17 @@ class _Reader:
                                 f"{_kind(raw)}")
             labels[str(key)] = text
         return MappingProxyType(labels)
+
+    def named_ports(self, value: Any, path: str) -> Mapping[str, tuple[str, int]]:
+        """`{http: tcp/8080}`: port names to protocol and number."""
+        ports: dict[str, tuple[str, int]] = {}
+        for key, raw in self.mapping(value, path).items():
+            proto, _, number = str(raw).lower().partition("/")
+            if proto not in PORT_PROTOCOLS or not number.isdigit() or not 0 < int(number) < 65536:
+                raise self.fail(_join(path, str(key)),
+                                f"expected PROTOCOL/PORT like tcp/8080, got {raw!r}")
+            ports[self.name(key, _join(path, str(key)))] = (proto, int(number))
+        return MappingProxyType(ports)
 
     def moment(self, value: Any, path: str) -> datetime:
         if isinstance(value, datetime):

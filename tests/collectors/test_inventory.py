@@ -227,3 +227,66 @@ def test_it_reports_the_line_of_a_yaml_syntax_error() -> None:
 def test_it_refuses_what_is_not_an_inventory() -> None:
     with pytest.raises(InventoryError, match="not an inventory"):
         parse_inventory('{"segments": {}}', "intent.json")
+
+
+def test_it_reads_namespaces_and_named_container_ports_from_kubectl() -> None:
+    listing = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": "shop", "labels": {"kubernetes.io/metadata.name": "shop",
+                                                 "team": "payments"}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "empty"}},
+        {**KUBECTL_PODS["items"][0],  # type: ignore[index]
+         "spec": {"nodeName": "node-01", "containers": [
+             {"name": "app", "ports": [{"name": "http", "containerPort": 8080},
+                                       {"containerPort": 9090}]},
+             {"name": "dns", "ports": [{"name": "dns", "containerPort": 53,
+                                        "protocol": "UDP"}]}]}},
+    ]}
+
+    inventory = parse_inventory(json.dumps(listing), "cluster.json")
+
+    assert inventory.namespaces == {
+        "shop": {"kubernetes.io/metadata.name": "shop", "team": "payments"}, "empty": {}}
+    assert inventory.workloads[0].ports == {"http": ("tcp", 8080), "dns": ("udp", 53)}
+
+
+def test_pods_alone_give_no_namespaces_and_no_ports() -> None:
+    inventory = parse_inventory(json.dumps(KUBECTL_PODS), "pods.json")
+
+    assert inventory.namespaces == {}
+    assert inventory.workloads[0].ports == {}
+
+
+def test_it_reads_named_ports_in_the_segscope_format_and_writes_them_back() -> None:
+    text = "workloads:\n  - {name: api-0, host: node-01, ports: {http: tcp/8080, dns: UDP/53}}\n"
+
+    workload = parse_inventory(text, "inventory.yaml").workloads[0]
+
+    assert workload.ports == {"http": ("tcp", 8080), "dns": ("udp", 53)}
+    assert workload.to_dict()["ports"] == {"http": "tcp/8080", "dns": "udp/53"}
+    again = parse_inventory(json.dumps({"workloads": [workload.to_dict()]}), "again.json")
+    assert again.workloads[0].ports == workload.ports
+
+
+@pytest.mark.parametrize(("data", "path"), [
+    ({"workloads": [{"name": "w", "host": "h", "ports": {"http": "tcp/99999"}}]},
+     "workloads[0].ports.http"),
+    ({"workloads": [{"name": "w", "host": "h", "ports": {"http": "icmp/8"}}]},
+     "workloads[0].ports.http"),
+    ({"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "p"},
+                                 "spec": {"nodeName": "n", "containers": [
+                                     {"ports": [{"name": "http", "containerPort": "80"}]}]}}]},
+     "items[0].spec.containers[0].ports[0].containerPort"),
+    ({"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "p"},
+                                 "spec": {"nodeName": "n", "containers": [
+                                     {"ports": [{"name": "h", "containerPort": 80,
+                                                 "protocol": "ICMP"}]}]}}]},
+     "items[0].spec.containers[0].ports[0].protocol"),
+    ({"kind": "List", "items": [{"kind": "Namespace", "metadata": {}}]},
+     "items[0].metadata.name"),
+])
+def test_it_names_the_field_of_a_bad_named_port_or_namespace(data: object, path: str) -> None:
+    with pytest.raises(InventoryError) as caught:
+        parse_inventory(json.dumps(data), "inventory.json")
+
+    assert caught.value.path == path
