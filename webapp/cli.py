@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from collectors.agent import add_agent_parser
 from collectors.errors import ParseError
 from collectors.lab.cli import add_lab_parser
+from webapp.engine.analysis.commands import add_analysis_parsers
 from webapp.engine.explanation import Explanation
 from webapp.engine.host import HostRules, load_host
 from webapp.engine.packet import HOOKS, Packet
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="files or directories (searched recursively)")
     report.add_argument("--json", action="store_true", help="one JSON object per file")
     report.set_defaults(handler=_report)
+    add_analysis_parsers(commands)
     add_agent_parser(commands)
     add_lab_parser(commands)
     return parser

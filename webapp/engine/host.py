@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from collectors.errors import ParseWarning
-from collectors.iptables import parse_iptables_save
+from collectors.ipset.values import IpSetDump
+from collectors.iptables import Ruleset, parse_iptables_save
+from collectors.nft.model import NftRuleset
 from webapp.engine.compile import CompiledRuleset, compile_ruleset
 from webapp.engine.evaluate import BaseChain, explain, iptables_base_chains
 from webapp.engine.explanation import Explanation
@@ -26,6 +28,10 @@ class HostRules:
     registration: dict[tuple[str, str, str], int] = field(default_factory=dict)
     _base_chains: dict[int, list[BaseChain]] = field(default_factory=dict, repr=False)
     local_addresses: frozenset[int] | None = None
+    # The parsed dumps, kept for analyses that read rules as written (addresses, set members).
+    rulesets: dict[int, Ruleset] = field(default_factory=dict, repr=False)
+    ipsets: IpSetDump | None = field(default=None, repr=False)
+    nft: NftRuleset | None = field(default=None, repr=False)
 
     def base_chains(self, family: int) -> list[BaseChain]:
         """Every base chain of one IP version, built once: explain runs on the hot path."""
@@ -58,6 +64,7 @@ def load_host(iptables: str | None = None, ip6tables: str | None = None,
         if compiled.family in host.iptables:
             raise ValueError(f"{name}: a second IPv{compiled.family} rule set for one host")
         host.iptables[compiled.family] = compiled
+        host.rulesets[compiled.family] = ruleset
         host.warnings.extend(compiled.warnings)
         for module, count in compiled.unmodelled.items():
             host.unmodelled[module] = host.unmodelled.get(module, 0) + count
@@ -71,11 +78,13 @@ def load_host(iptables: str | None = None, ip6tables: str | None = None,
 
 
 def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
-    from webapp.engine.ipsets import load_set_lookup
+    from collectors.ipset import parse_ipset_save
+    from webapp.engine.ipsets import compile_sets
 
-    lookup, warnings = load_set_lookup(text, name)
-    host.warnings.extend(warnings)
-    return lookup
+    dump = parse_ipset_save(text, name)
+    host.ipsets = dump
+    host.warnings.extend(dump.warnings)
+    return compile_sets(dump)
 
 
 def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]]) -> None:
@@ -83,6 +92,7 @@ def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]])
     from webapp.engine.nft_eval import compile_nft
 
     ruleset = parse_nft_json(text, name)
+    host.nft = ruleset
     compiled = compile_nft(ruleset, skip)
     for family, base in compiled.base_chains.items():
         host.nft_chains.setdefault(family, []).extend(base)

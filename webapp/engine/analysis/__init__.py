@@ -1,0 +1,1 @@
+"""Fleet-wide analysis: effective graph, intended policy, drift, convergence and cost."""

@@ -1,0 +1,100 @@
+"""The graph as `segscope graph --json` prints it: workload edges, or segment edges with counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
+from webapp.engine.analysis.intended import memberships
+from webapp.engine.analysis.ports import PortSet
+from webapp.engine.analysis.verdicts import Evidence
+
+
+def evidence_dicts(items: Iterable[tuple[Evidence, PortSet]]) -> list[dict[str, Any]]:
+    """Evidence entries, one per deciding rule, with the ports it decided merged."""
+    merged: dict[Evidence, PortSet] = {}
+    for evidence, ports in items:
+        known = merged.get(evidence)
+        merged[evidence] = ports if known is None else known | ports
+    return [e.to_dict(p) for e, p in sorted(merged.items(), key=lambda item: _order(item[0]))]
+
+
+def _order(evidence: Evidence) -> tuple[Any, ...]:
+    return (evidence.host, evidence.hook, evidence.table, evidence.chain,
+            evidence.rule_number or 0, evidence.handle or 0)
+
+
+def workload_edge(pair: PairVerdict) -> dict[str, Any]:
+    return {"src": pair.src, "dst": pair.dst, "allowed": pair.allowed.texts(),
+            "evidence": evidence_dicts(pair.evidence())}
+
+
+def workload_edges(graph: EffectiveGraph) -> list[dict[str, Any]]:
+    return [workload_edge(pair) for pair in graph.edges()]
+
+
+def port_counts(sets: Iterable[PortSet]) -> list[tuple[PortSet, int]]:
+    """Split the union of port sets into pieces, each with how many of the sets contain it."""
+    events: dict[str, dict[int, int]] = {}
+    for ports in sets:
+        for proto, spans in ports.ranges:
+            points = events.setdefault(proto, {})
+            for low, high in spans:
+                points[low] = points.get(low, 0) + 1
+                points[high + 1] = points.get(high + 1, 0) - 1
+    out: list[tuple[PortSet, int]] = []
+    for proto in sorted(events):
+        active, start = 0, None
+        pieces: list[tuple[int, int, int]] = []
+        for point in sorted(events[proto]):
+            if active and start is not None and point > start:
+                pieces.append((start, point - 1, active))
+            active += events[proto][point]
+            start = point
+        for low, high, count in _merge_equal(pieces):
+            out.append((PortSet.of({proto: [(low, high)]}), count))
+    return out
+
+
+def _merge_equal(pieces: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    for low, high, count in pieces:
+        if out and out[-1][2] == count and out[-1][1] + 1 == low:
+            out[-1] = (out[-1][0], high, count)
+        else:
+            out.append((low, high, count))
+    return out
+
+
+def segment_edges(graph: EffectiveGraph,
+                  selectors: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Segment pairs with something allowed: `pairs` (workload pairs in all) and, per port,
+    `pairs_allowed`; `status` full when every pair is allowed every listed port."""
+    members = memberships(selectors, graph.workloads.values())
+    of: dict[str, list[str]] = {}
+    for segment, names in members.items():
+        for name in names:
+            of.setdefault(name, []).append(segment)
+    grouped: dict[tuple[str, str], list[PairVerdict]] = {}
+    for pair in graph.edges():
+        for src_segment in of.get(pair.src, ()):
+            for dst_segment in of.get(pair.dst, ()):
+                grouped.setdefault((src_segment, dst_segment), []).append(pair)
+    out = []
+    for (src_segment, dst_segment), pairs in sorted(grouped.items()):
+        sources, destinations = members[src_segment], members[dst_segment]
+        total = len(sources) * len(destinations) - len(set(sources) & set(destinations))
+        counts = port_counts(p.allowed for p in pairs)
+        allowed = PortSet()
+        for ports, _ in counts:
+            allowed = allowed | ports
+        per_port = {ports.texts()[0]: count for ports, count in counts}
+        full = all(count == total for count in per_port.values())
+        out.append({
+            "src": src_segment, "dst": dst_segment, "allowed": allowed.texts(),
+            "pairs": total, "pairs_allowed": per_port,
+            "status": "full" if full else "partial",
+            "evidence": evidence_dicts(item for p in pairs for item in p.evidence()),
+        })
+    return out

@@ -1,0 +1,388 @@
+"""The effective graph: for every (source, destination) workload pair, the ports a NEW
+connection is accepted on through every hook it crosses, with the deciding rules as evidence.
+
+Per destination workload, the host's reachable rules partition the fleet's sources into
+classes (classes.py); each class is evaluated once per port interval with the kernel-exact
+engine, then expanded to its members and combined with each remote source's egress, itself
+evaluated per class of destinations. Results are kept per host, so that a host's new snapshot
+recomputes only what its rules decide (`update_host`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from webapp.engine.analysis.classes import AddressIndex, Partition, partition
+from webapp.engine.analysis.fleet import Fleet, HostState, Workload
+from webapp.engine.analysis.ports import EMPTY, PortSet
+from webapp.engine.analysis.reach import Fixed, HostReach
+from webapp.engine.analysis.verdicts import (
+    OPEN,
+    Evidence,
+    PathVerdicts,
+    RuleDirectory,
+    evaluate_path,
+)
+from webapp.engine.values import parse_address
+
+FAMILIES = (4, 6)
+
+
+@dataclass(frozen=True, slots=True)
+class PairVerdict:
+    """One workload pair: what is allowed, and each host's part in the answer."""
+
+    src: str
+    dst: str
+    allowed: PortSet
+    ingress: PathVerdicts
+    egress: PathVerdicts | None = None  # None: one pass on a shared host decided both
+
+    def evidence(self, ports: PortSet | None = None) -> list[tuple[Evidence, PortSet]]:
+        """Accepting rules on each host crossed, per the ports they accepted."""
+        wanted = self.allowed if ports is None else ports & self.allowed
+        out = []
+        if self.egress is not None:
+            out.extend(self.egress.deciding(wanted, True))
+        out.extend(self.ingress.deciding(wanted, True))
+        return out
+
+    def blocking(self, ports: PortSet) -> list[tuple[Evidence, PortSet]]:
+        """The rules that deny some of `ports` (egress first, as the packet meets them)."""
+        out = []
+        if self.egress is not None:
+            out.extend(self.egress.deciding(ports, False))
+        out.extend(self.ingress.deciding(ports, False))
+        return out
+
+
+@dataclass(slots=True)
+class _Side:
+    """One host's decisions for one workload as destination (ingress) or source (egress)."""
+
+    partition: Partition
+    verdicts: list[PathVerdicts]
+    individual: dict[str, PathVerdicts] = field(default_factory=dict)  # same-host peers
+
+    def at(self, position: int) -> PathVerdicts:
+        return self.verdicts[self.partition.class_of(position)]
+
+
+class _HostEngine:
+    """A host's compiled rules with its reachability cache and rule directory."""
+
+    def __init__(self, state: HostState) -> None:
+        self.state = state
+        self.reach = HostReach(state.rules) if state.rules is not None else None
+        self.directory = (RuleDirectory(state.name, state.rules)
+                          if state.rules is not None else None)
+
+    def path(self, family: int, hook: str, src: str, dst: str, in_iface: str | None,
+             out_iface: str | None, fixed: Fixed) -> PathVerdicts:
+        if self.state.rules is None or self.reach is None or self.directory is None:
+            return OPEN  # no rules known: nothing filters
+        if family not in self.state.rules.iptables and not self.state.rules.nft_chains.get(
+                family):
+            return OPEN
+        atoms = self.reach.relevant(fixed).atoms
+        return evaluate_path(self.state.name, self.state.rules, self.directory, family, hook,
+                             src, dst, in_iface, out_iface, atoms)
+
+
+class EffectiveGraph:
+    """Workload-level effective graph of a fleet; `pairs` holds every pair allowed anything."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.workloads = {w.name: w for w in fleet.workloads}
+        self.indexes: dict[int, AddressIndex] = {}
+        self._engines: dict[str, _HostEngine] = {}
+        self._ingress: dict[tuple[int, str], _Side] = {}
+        self._egress: dict[tuple[int, str], _Side] = {}
+        self.pairs: dict[tuple[str, str], PairVerdict] = {}
+        self._out: dict[str, set[str]] = {}
+        self._in: dict[str, set[str]] = {}
+        self.evaluations = 0
+        self._build_indexes()
+
+    # -- building -------------------------------------------------------------------------
+
+    def _build_indexes(self) -> None:
+        for family in FAMILIES:
+            entries = []
+            for workload in self.fleet.workloads:
+                text = workload.address(family)
+                if text is not None:
+                    entries.append((parse_address(text)[1], text, workload.name))
+            if entries:
+                self.indexes[family] = AddressIndex.build(family, entries)
+        self._position = {family: {name: i for i, name in enumerate(index.names)}
+                          for family, index in self.indexes.items()}
+
+    def engine(self, host: str) -> _HostEngine:
+        found = self._engines.get(host)
+        if found is None:
+            state = self.fleet.hosts.get(host) or HostState(host)
+            found = self._engines[host] = _HostEngine(state)
+        return found
+
+    def compute(self) -> EffectiveGraph:
+        """Evaluate every destination's ingress and combine it with its sources' egress."""
+        self.pairs.clear()
+        self._out.clear()
+        self._in.clear()
+        for workload in self.fleet.workloads:
+            self._combine_into(workload)
+        return self
+
+    def update_host(self, state: HostState) -> set[tuple[str, str]]:
+        """A host's new snapshot: recompute what its rules decide; returns the pairs whose
+        answer was recomputed (those with a workload on the host)."""
+        self.fleet.hosts[state.name] = state
+        self._engines.pop(state.name, None)
+        local = {w.name for w in self.fleet.workloads if w.host == state.name}
+        old_egress = {k: v for k, v in self._egress.items() if k[1] in local}
+        for key in [k for k in self._ingress if k[1] in local]:
+            del self._ingress[key]
+        for key in old_egress:
+            del self._egress[key]
+        touched: set[tuple[str, str]] = set()
+        for name in local:
+            for src in list(self._in.get(name, ())):
+                touched.add((src, name))
+                self._remove((src, name))
+            self._combine_into(self.workloads[name])
+            touched |= {(src, name) for src in self._in.get(name, ())}
+        for key, old in old_egress.items():
+            family, name = key
+            new = self._egress_side(family, self.workloads[name])
+            remote = [d for d in self._out.get(name, ()) if d not in local]
+            if _same_answers(old, new):
+                # Same ports everywhere: only the evidence (counters, rule numbers) is new.
+                positions = self._position[family]
+                for dst in remote:
+                    pair = self.pairs[(name, dst)]
+                    if pair.egress is not None:
+                        self.pairs[(name, dst)] = PairVerdict(
+                            name, dst, pair.allowed, pair.ingress, new.at(positions[dst]))
+                    touched.add((name, dst))
+                continue
+            for dst in remote:
+                self._remove((name, dst))
+                touched.add((name, dst))
+            for workload in self.fleet.workloads:
+                if workload.name not in local:
+                    self._combine_from({name}, workload)
+            touched |= {(name, d) for d in self._out.get(name, ())}
+        return touched
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        if self.pairs.pop(key, None) is not None:
+            self._out.get(key[0], set()).discard(key[1])
+            self._in.get(key[1], set()).discard(key[0])
+
+    def _combine_into(self, dst: Workload) -> None:
+        """Every pair toward `dst`."""
+        for family, index in self.indexes.items():
+            if dst.address(family) is None:
+                continue
+            side = self._ingress_side(family, dst)
+            for start, end, class_id in side.partition.ranges():
+                verdicts = side.verdicts[class_id]
+                if not verdicts.allowed:
+                    continue
+                for position in range(start, end):
+                    self._pair(family, index.names[position], dst, verdicts, side)
+            for src_name, verdicts in side.individual.items():
+                if verdicts.allowed:
+                    self._store(PairVerdict(src_name, dst.name, verdicts.allowed, verdicts))
+
+    def _combine_from(self, sources: set[str], dst: Workload) -> None:
+        """Pairs from some sources toward `dst` (after those sources' host changed)."""
+        for family, _index in self.indexes.items():
+            if dst.address(family) is None:
+                continue
+            side = self._ingress_side(family, dst)
+            positions = self._position[family]
+            for name in sources:
+                position = positions.get(name)
+                if position is None:
+                    continue
+                verdicts = side.individual.get(name) or side.at(position)
+                if name in side.individual:
+                    if verdicts.allowed:
+                        self._store(PairVerdict(name, dst.name, verdicts.allowed, verdicts))
+                elif verdicts.allowed:
+                    self._pair(family, name, dst, verdicts, side)
+
+    def _pair(self, family: int, src_name: str, dst: Workload, ingress: PathVerdicts,
+              side: _Side) -> None:
+        if src_name == dst.name or src_name in side.individual:
+            return
+        src = self.workloads[src_name]
+        if src.host == dst.host:
+            self._store(PairVerdict(src_name, dst.name, ingress.allowed, ingress))
+            return
+        egress = self._egress_side(family, src)
+        out = egress.at(self._position[family][dst.name])
+        allowed = ingress.allowed & out.allowed if out is not OPEN else ingress.allowed
+        if allowed:
+            self._store(PairVerdict(src_name, dst.name, allowed, ingress, out))
+
+    def _store(self, pair: PairVerdict) -> None:
+        key = (pair.src, pair.dst)
+        known = self.pairs.get(key)
+        if known is not None:  # both IP versions: either one connects
+            pair = PairVerdict(pair.src, pair.dst, known.allowed | pair.allowed, pair.ingress,
+                               pair.egress)
+        self.pairs[key] = pair
+        self._out.setdefault(pair.src, set()).add(pair.dst)
+        self._in.setdefault(pair.dst, set()).add(pair.src)
+
+    # -- one side ---------------------------------------------------------------------------
+
+    def _ingress_side(self, family: int, dst: Workload) -> _Side:
+        key = (family, dst.name)
+        side = self._ingress.get(key)
+        if side is None:
+            side = self._ingress[key] = self._compute_ingress(family, dst)
+        return side
+
+    def _egress_side(self, family: int, src: Workload) -> _Side:
+        key = (family, src.name)
+        side = self._egress.get(key)
+        if side is None:
+            side = self._egress[key] = self._compute_egress(family, src)
+        return side
+
+    def _compute_ingress(self, family: int, dst: Workload) -> _Side:
+        index = self.indexes[family]
+        engine = self.engine(dst.host)
+        dst_text = dst.address(family)
+        assert dst_text is not None
+        dst_value = parse_address(dst_text)[1]
+        uplink = engine.state.uplink
+        bridged = dst.attachment == "bridged"
+        hook = "FORWARD" if bridged else "INPUT"
+        out_iface = dst.interface if bridged else None
+        locals_ = [w for w in self.fleet.workloads if w.host == dst.host and w.name != dst.name
+                   and w.address(family) is not None]
+        if engine.reach is None:
+            return _Side(*_single(index, OPEN))
+        # Sources on the same host come in on their own interface; when no reachable rule
+        # looks at the incoming interface, they fall into the same classes as remote ones.
+        any_in = Fixed(family, hook, dst=dst_value, in_iface=None, out_iface=out_iface)
+        relevant = engine.reach.relevant(any_in)
+        shared = not relevant.in_patterns and not relevant.interface_sensitive
+        fixed = any_in if shared else Fixed(family, hook, dst=dst_value, in_iface=uplink,
+                                            out_iface=out_iface)
+        atoms = engine.reach.relevant(fixed).atoms
+        parts, reps = partition(index, atoms.addresses.get(family, ()))
+        verdicts = []
+        for rep in reps:
+            if rep < 0:
+                verdicts.append(PathVerdicts(EMPTY))
+                continue
+            verdicts.append(engine.path(family, hook, index.texts[rep], dst_text, uplink,
+                                        out_iface, fixed))
+            self.evaluations += 1
+        side = _Side(parts, verdicts)
+        for src in locals_:
+            if shared and src.attachment == "bridged" and bridged:
+                continue
+            if shared and src.attachment == "bridged" and not bridged:
+                continue
+            side.individual[src.name] = self._local_path(family, src, dst, engine)
+        return side
+
+    def _local_path(self, family: int, src: Workload, dst: Workload,
+                    engine: _HostEngine) -> PathVerdicts:
+        """Both workloads on one host: the one pass (or OUTPUT then INPUT) they cross."""
+        src_text, dst_text = src.address(family), dst.address(family)
+        assert src_text is not None and dst_text is not None
+        dst_value = parse_address(dst_text)[1]
+        src_value = parse_address(src_text)[1]
+        self.evaluations += 1
+        if src.attachment == "bridged" and dst.attachment == "bridged":
+            fixed = Fixed(family, "FORWARD", src_value, dst_value, src.interface, dst.interface)
+            return engine.path(family, "FORWARD", src_text, dst_text, src.interface,
+                               dst.interface, fixed)
+        if src.attachment == "bridged":
+            fixed = Fixed(family, "INPUT", src_value, dst_value, src.interface, None)
+            return engine.path(family, "INPUT", src_text, dst_text, src.interface, None, fixed)
+        if dst.attachment == "bridged":
+            fixed = Fixed(family, "OUTPUT", src_value, dst_value, None, dst.interface)
+            return engine.path(family, "OUTPUT", src_text, dst_text, None, dst.interface, fixed)
+        out = engine.path(family, "OUTPUT", src_text, dst_text, None, "lo",
+                          Fixed(family, "OUTPUT", src_value, dst_value, None, "lo"))
+        into = engine.path(family, "INPUT", src_text, dst_text, "lo", None,
+                           Fixed(family, "INPUT", src_value, dst_value, "lo", None))
+        allowed = out.allowed & into.allowed
+        return PathVerdicts(allowed, into.accepted_by, out.denied_by + into.denied_by)
+
+    def _compute_egress(self, family: int, src: Workload) -> _Side:
+        index = self.indexes[family]
+        engine = self.engine(src.host)
+        if engine.reach is None:
+            return _Side(*_single(index, OPEN))
+        src_text = src.address(family)
+        assert src_text is not None
+        src_value = parse_address(src_text)[1]
+        uplink = engine.state.uplink
+        bridged = src.attachment == "bridged"
+        hook = "FORWARD" if bridged else "OUTPUT"
+        in_iface = src.interface if bridged else None
+        fixed = Fixed(family, hook, src=src_value, in_iface=in_iface, out_iface=uplink)
+        atoms = engine.reach.relevant(fixed).atoms
+        parts, reps = partition(index, atoms.addresses.get(family, ()))
+        verdicts = []
+        for rep in reps:
+            if rep < 0:
+                verdicts.append(PathVerdicts(EMPTY))
+                continue
+            verdicts.append(engine.path(family, hook, src_text, index.texts[rep], in_iface,
+                                        uplink, fixed))
+            self.evaluations += 1
+        return _Side(parts, verdicts)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def pair(self, src: str, dst: str) -> PairVerdict:
+        """The verdict for any pair, allowed or not (with the blocking rules when not)."""
+        found = self.pairs.get((src, dst))
+        if found is not None:
+            return found
+        source, destination = self.workloads[src], self.workloads[dst]
+        for family in FAMILIES:
+            if source.address(family) is None or destination.address(family) is None:
+                continue
+            side = self._ingress_side(family, destination)
+            ingress = side.individual.get(src) or side.at(self._position[family][src])
+            egress = None
+            if src not in side.individual and source.host != destination.host:
+                egress = self._egress_side(family, source).at(self._position[family][dst])
+            return PairVerdict(src, dst, EMPTY, ingress, egress)
+        return PairVerdict(src, dst, EMPTY, PathVerdicts(EMPTY))
+
+    def edges(self) -> Iterator[PairVerdict]:
+        for key in sorted(self.pairs):
+            yield self.pairs[key]
+
+
+def _same_answers(old: _Side, new: _Side) -> bool:
+    return (old.partition == new.partition
+            and [v.allowed for v in old.verdicts] == [v.allowed for v in new.verdicts])
+
+
+def _single(index: AddressIndex, verdicts: PathVerdicts) -> tuple[Partition, list[PathVerdicts]]:
+    return Partition((0,), (0,), len(index.addresses)), [verdicts]
+
+
+def compute_graph(fleet: Fleet) -> EffectiveGraph:
+    """The effective graph of a fleet."""
+    return EffectiveGraph(fleet).compute()
+
+
+def names(workloads: Iterable[Workload]) -> list[str]:
+    return sorted(w.name for w in workloads)

@@ -1,0 +1,130 @@
+"""The analyses of an offline bundle, as the `segscope graph|drift|convergence` commands print
+them: no database, the same engine the server runs."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from collectors.controlplane import WorkloadSpec, render_host
+from collectors.intent import Intent
+from collectors.iptables import Rule, parse_iptables_save
+from webapp.engine.analysis.convergence import History, compute_convergence, reports_to_dict
+from webapp.engine.analysis.drift import DriftContext, compute_drift, rule_body
+from webapp.engine.analysis.edges import segment_edges, workload_edges
+from webapp.engine.analysis.fleet import Workload
+from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
+from webapp.engine.analysis.intended import intended_pairs, segment_selectors
+from webapp.engine.analysis.timeline import Timeline, load_timeline
+
+_COUNTERS = re.compile(r"\[\d+:\d+\]|\"counter\": \{[^}]*\}|packets \d+ bytes \d+")
+
+
+class BundleAnalysis:
+    """A bundle's graph, drift and convergence at one time (None: its newest state)."""
+
+    def __init__(self, root: Path | Timeline, at: datetime | None = None) -> None:
+        self.timeline = root if isinstance(root, Timeline) else load_timeline(root)
+        self.at = at
+        self.fleet = self.timeline.fleet_at(at)
+        version = self.timeline.intent_at(at)
+        self.intent_version = version
+        self.intent = version.intent if version is not None else None
+        self.selectors = segment_selectors(self.intent, self.fleet.workloads)
+        self._graph: EffectiveGraph | None = None
+
+    @property
+    def graph(self) -> EffectiveGraph:
+        if self._graph is None:
+            self._graph = compute_graph(self.fleet)
+        return self._graph
+
+    def graph_json(self, level: str = "workload") -> dict[str, Any]:
+        if level == "segment":
+            return {"edges": segment_edges(self.graph, self.selectors)}
+        return {"edges": workload_edges(self.graph)}
+
+    def drift_json(self) -> dict[str, Any]:
+        namespaces = getattr(self.timeline.bundle.inventory, "namespaces", None) \
+            if self.timeline.bundle is not None else None
+        intended = (intended_pairs(self.intent, self.fleet.workloads, namespaces)
+                    if self.intent is not None else None)
+        context = DriftContext(
+            self.selectors, intended,
+            intent_since=self.intent_version.published_at if self.intent_version else None,
+            former_workloads=tuple(w for w in self.timeline.workloads
+                                   if w.stopped_at is not None and not w.live_at(self.at)),
+            host_since=self._host_since, rule_zero_since=self._rule_zero_since,
+            managed_rules=self._managed_rules())
+        return {"findings": [f.to_dict() for f in compute_drift(self.graph, context)]}
+
+    def convergence_json(self) -> dict[str, Any]:
+        timeline = self.timeline
+        history = History(
+            [(v.version, v.published_at, v.intent) for v in timeline.intents],
+            timeline.workloads, timeline.host_names(),
+            lambda host: [s.collected_at for s in timeline.snapshots.get(host, [])],
+            timeline.host_state)
+        return reports_to_dict(compute_convergence(history))
+
+    # -- since when ------------------------------------------------------------------------
+
+    def _position(self, host: str) -> int | None:
+        return self.timeline.snapshot_index(host, self.at)
+
+    def _host_since(self, host: str) -> datetime | None:
+        """The first snapshot of the run, ending now, whose rules read as the current ones."""
+        position = self._position(host)
+        if position is None:
+            return None
+        series = self.timeline.snapshots[host]
+        current = _content(series[position].dumps)
+        while position > 0 and _content(series[position - 1].dumps) == current:
+            position -= 1
+        return series[position].collected_at
+
+    def _rule_zero_since(self, host: str, rule: Rule) -> datetime | None:
+        position = self._position(host)
+        if position is None:
+            return None
+        series = self.timeline.snapshots[host]
+        body = rule_body(rule)
+        since = series[position].collected_at
+        while position > 0:
+            position -= 1
+            state = self.timeline.host_state(host, position)
+            rules = state.rules
+            ruleset = rules.rulesets.get(4 if ":" not in rule.text else 6) if rules else None
+            found = [r for r in (ruleset.rules() if ruleset else ())
+                     if r.chain == rule.chain and rule_body(r) == body]
+            if not found or found[0].packets:
+                break
+            since = series[position].collected_at
+        return since
+
+    def _managed_rules(self) -> dict[str, frozenset[str]]:
+        """Per host, the rules a control plane writing this intent would write."""
+        if not isinstance(self.intent, Intent):
+            return {}
+        specs = [_spec(w) for w in self.fleet.workloads]
+        out = {}
+        for host in self.fleet.hosts:
+            bodies: set[str] = set()
+            for use_sets in (True, False):
+                rendered = render_host(host, self.intent, specs, use_sets=use_sets)
+                bodies.update(rule_body(r) for r in
+                              parse_iptables_save(rendered.iptables, "<rendered>").rules())
+            out[host] = frozenset(bodies)
+        return out
+
+
+def _spec(workload: Workload) -> WorkloadSpec:
+    return WorkloadSpec(workload.name, workload.host, workload.addresses,
+                        workload.interface or None, workload.attachment, dict(workload.labels))
+
+
+def _content(dumps: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((name, _COUNTERS.sub("", text)) for name, text in dumps.items()
+                        if name != "conntrack.txt"))
