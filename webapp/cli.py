@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     one.add_argument("--out-iface")
     one.add_argument("--ct-state", default="NEW")
     one.add_argument("--mark", type=lambda v: int(v, 0), default=0)
+    one.add_argument("--length", type=int,
+                     help="IP total length in bytes (IPv6: the 40-byte header included); "
+                          "without it, length matches depend on it")
     explain.set_defaults(handler=_explain)
 
     report = commands.add_parser(
@@ -115,7 +118,7 @@ def _explain(args: argparse.Namespace) -> int:
     packet = Packet(src=args.src, dst=args.dst, proto=args.proto, sport=args.sport,
                     dport=args.dport, icmp_type=args.icmp_type, icmp_code=args.icmp_code,
                     in_iface=args.in_iface, out_iface=args.out_iface, ct_state=args.ct_state,
-                    mark=args.mark)
+                    mark=args.mark, length=args.length)
     explanation = host.explain(packet, args.hook)
     if args.json:
         print(json.dumps(explanation.to_dict(), indent=2))
@@ -176,6 +179,8 @@ def render_text(packet: Packet, hook: str, explanation: Explanation) -> str:
     for outcome in explanation.possible:
         lines.append(f"possible: {outcome.verdict} by {outcome.decided_by}")
         lines.extend(f"    assuming {a}" for a in outcome.assuming)
+        if outcome.nat:
+            lines.append(f"    nat: {outcome.nat}")
     lines.extend(f"note: {n}" for n in explanation.notes)
     return "\n".join(lines)
 

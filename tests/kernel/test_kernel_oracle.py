@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from collectors.lab.netns import Lab
-from collectors.lab.probes import Probe, tcp_flag_bits
+from collectors.lab.probes import Probe, build_packet, tcp_flag_bits
 from tests.kernel.differential import kernel_verdicts
+from webapp.engine.host import load_host
+from webapp.engine.packet import Packet
 
 pytestmark = pytest.mark.kernel
 
@@ -123,3 +125,31 @@ def test_connmark_does_nothing_to_a_packet_without_a_connection(lab: Lab) -> Non
 
     assert verdicts[1].decided_by == policy("filter", "INPUT")
     assert verdicts[2].decided_by == rule("filter", "INPUT", 1)
+
+
+def test_a_length_match_compares_the_ip_total_length_as_explain_does(lab: Lab) -> None:
+    # The lab's probes are 31 (udp), 36 (icmp) and 40 (tcp) bytes long, headers included.
+    rules = ("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+             "-A INPUT -p udp -m length --length 0:30 -j REJECT\n"
+             "-A INPUT -p udp -m length --length 31 -j ACCEPT\n"
+             "-A INPUT -p tcp -m length ! --length 0:39 -j REJECT\n"
+             "-A INPUT -p icmp -m length --length 36:40 -j ACCEPT\nCOMMIT\n")
+    probes = [Probe(ip_id=1, src="10.9.1.1", dst="192.0.2.5", proto="udp", sport=40001,
+                    dport=53),
+              tcp(2, "10.9.1.1", "192.0.2.5", 22),
+              Probe(ip_id=3, src="10.9.1.1", dst="192.0.2.5", proto="icmp", icmp_type=8)]
+    host = load_host(iptables=rules)
+
+    verdicts = kernel_verdicts(lab, rules, [("eth0", probe) for probe in probes])
+
+    assert [verdicts[p.ip_id].decided_by for p in probes] == [
+        rule("filter", "INPUT", 2), rule("filter", "INPUT", 3), rule("filter", "INPUT", 4)]
+    for probe in probes:
+        packet = Packet(src=probe.src, dst=probe.dst, proto=probe.proto,
+                        sport=probe.sport or None, dport=probe.dport or None,
+                        length=len(build_packet(probe)))
+        explained = host.explain(packet, "INPUT")
+        decided = explained.decided_by.to_dict() if explained.decided_by else {}
+        assert (explained.verdict, {k: decided.get(k) for k in ("table", "chain",
+                                                                "rule_number")}) == (
+            verdicts[probe.ip_id].verdict, verdicts[probe.ip_id].decided_by)

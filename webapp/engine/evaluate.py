@@ -152,14 +152,17 @@ def _summarise(finished: list[tuple[str, Decision | None, EvalRun, tuple[str, ..
     nat = _nat_summary(run.state)
     if len(finished) == 1 and not truncated:
         return Explanation(verdict, decision, tuple(run.trace), nat)
-    possible = tuple(Outcome(v, d, a) for v, d, _, a in finished)
+    possible = tuple(Outcome(v, d, a, _nat_summary(r.state)) for v, d, r, a in finished)
     verdicts = {o.verdict for o in possible}
     same_verdict = len(verdicts) == 1 and not truncated
+    # The translation is stated only when no unknown condition changes it (a kube-proxy
+    # service picks its endpoint at random: each possibility then carries its own).
+    same_nat = all(o.nat == nat for o in possible) and not truncated
     final = verdict if same_verdict else "UNKNOWN"
     deciders = {o.decided_by for o in possible}
     notes = ("some conditions were not explored: too many unknowns",) if truncated else ()
     return Explanation(final, decision if same_verdict and len(deciders) == 1 else None,
-                       tuple(run.trace) if same_verdict else (), nat if same_verdict else None,
+                       tuple(run.trace) if same_verdict else (), nat if same_nat else None,
                        possible, depends, notes)
 
 

@@ -80,16 +80,22 @@ class TraceStep:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One possible ending when a condition cannot be known, with what was assumed."""
+    """One possible ending when a condition cannot be known: what was assumed, and the
+    translation made on the way there."""
 
     verdict: str
     decided_by: Decision | None
     assuming: tuple[str, ...]
+    nat: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict,
-                "decided_by": self.decided_by.to_dict() if self.decided_by else None,
-                "assuming": list(self.assuming)}
+        out: dict[str, Any] = {
+            "verdict": self.verdict,
+            "decided_by": self.decided_by.to_dict() if self.decided_by else None,
+            "assuming": list(self.assuming)}
+        if self.nat:
+            out["nat"] = self.nat
+        return out
 
 
 @dataclass(frozen=True, slots=True)

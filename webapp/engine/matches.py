@@ -94,6 +94,8 @@ def port_check(field: str, ranges: tuple[tuple[int, int], ...], negated: bool,
     def check(state: PacketState) -> bool | None:
         value = getattr(state, field)
         if value is None or state.proto not in protocols:
+            if value is None and field in state.extra.get("nat_unknown", ()):
+                return None  # a port the NAT core chose, not known
             return False  # no ports: the module does not match, negated or not
         inside = any(low <= value <= high for low, high in ranges)
         return inside != negated
@@ -248,10 +250,16 @@ def _multiport(match: Match, family: int, sets: SetLookup | None) -> list[Compil
         elif opt.name in ("ports", "port"):
             def check(state: PacketState, r: tuple[tuple[int, int], ...] = ranges,
                       neg: bool = opt.negated) -> bool | None:
-                if state.sport is None or state.dport is None or state.proto not in PORT_PROTOCOLS:
+                if state.proto not in PORT_PROTOCOLS:
                     return False
-                inside = any(lo <= state.sport <= hi or lo <= state.dport <= hi for lo, hi in r)
-                return inside != neg
+                ports = (state.sport, state.dport)
+                unknown = state.extra.get("nat_unknown", ())
+                if any(p is None and name not in unknown
+                       for p, name in zip(ports, ("sport", "dport"), strict=True)):
+                    return False  # a probe without ports
+                if any(p is not None and lo <= p <= hi for p in ports for lo, hi in r):
+                    return not neg
+                return None if None in ports else neg  # None: a port the NAT core chose
         else:
             checks.append(_unknown(match, opt))
             continue
@@ -505,6 +513,41 @@ def _ttl(match: Match, family: int, sets: SetLookup | None) -> list[CompiledChec
         checks.append(CompiledCheck(
             _negate(_ttl_cmp(ops[op], int(opt.value)), opt.negated),
             opt, match))
+    return checks
+
+
+def _length_range(text: str) -> tuple[int, int]:
+    """`--length` as iptables-save prints it (`64` or `64:1500`; `:max` and `min:` accepted),
+    not swapped: a range whose minimum exceeds its maximum matches no packet."""
+    low_text, sep, high_text = text.partition(":")
+    try:
+        low = int(low_text) if low_text else 0
+        high = (int(high_text) if high_text else 65535) if sep else low
+    except ValueError:
+        raise ValueParseError(f"bad length {text!r}") from None
+    if not (0 <= low <= 65535 and 0 <= high <= 65535):
+        raise ValueParseError(f"length {text!r} is out of range")
+    return low, high
+
+
+@_module("length")
+def _length(match: Match, family: int, sets: SetLookup | None) -> list[CompiledCheck]:
+    # xt_length compares the IPv4 total length, or the IPv6 payload length plus its 40-byte
+    # header: both are a probe's `length`. Without it the match cannot be known.
+    checks = []
+    for opt in match.options:
+        if opt.name != "length":
+            checks.append(_unknown(match, opt))
+            continue
+        low, high = _length_range(opt.value)
+
+        def check(state: PacketState, lo: int = low, hi: int = high,
+                  neg: bool = opt.negated) -> bool | None:
+            if state.length is None:
+                return None
+            return (lo <= state.length <= hi) != neg
+
+        checks.append(CompiledCheck(check, opt, match))
     return checks
 
 

@@ -173,8 +173,19 @@ def _payload_field(proto: str, field: str) -> Reader | None:
     if proto in ("tcp", "udp", "udplite", "sctp", "dccp"):
         if field == "flags":
             return _tcp_flags if proto == "tcp" else None
+        if field == "length":
+            return _udp_length if proto == "udp" else None
         return _PORT_FIELDS.get(field)
     return _FIELDS.get(proto, {}).get(field)
+
+
+def _length_less(state: PacketState, header: int) -> Value:
+    """The probe's IP total length less `header` bytes; None when the probe gave none."""
+    return None if state.length is None else state.length - header
+
+
+def _udp_length(state: PacketState) -> Value:
+    return _length_less(state, 20 if state.family == 4 else 40)  # no options, no extensions
 
 
 def _tcp_flags(state: PacketState) -> Value:
@@ -211,7 +222,10 @@ _L3_FIELDS: dict[str, Reader] = {
     "frag-off": lambda s: Bits(0, 0xBFFF, 16)}
 _ICMP_FIELDS: dict[str, Reader] = {"type": lambda s: s.icmp_type, "code": lambda s: s.icmp_code}
 _FIELDS: dict[str, dict[str, Reader]] = {
-    "ip": _L3_FIELDS, "ip6": _L3_FIELDS, "icmp": _ICMP_FIELDS, "icmpv6": _ICMP_FIELDS,
+    # `ip length` is the total length; `ip6 length` the payload length, without the header.
+    "ip": {**_L3_FIELDS, "length": lambda s: _length_less(s, 0)},
+    "ip6": {**_L3_FIELDS, "length": lambda s: _length_less(s, 40)},
+    "icmp": _ICMP_FIELDS, "icmpv6": _ICMP_FIELDS,
     "th": {"sport": _th_sport, "dport": _th_dport},
     "ether": {"saddr": _src_mac, "type": lambda s: 0x0800 if s.family == 4 else 0x86DD},
 }
@@ -235,6 +249,8 @@ def _meta(body: dict[str, Any], family: str) -> Built:
         "iiftype": lambda s: _iftype(in_iface(s)), "oiftype": lambda s: _iftype(out_iface(s)),
         "skuid": _socket_owner, "skgid": _socket_owner, "cgroup": _socket_owner,
         "nftrace": lambda s: s.extra.get("nftrace"),
+        # skb->len from the network header: the whole IP packet, as a probe's `length`.
+        "length": lambda s: s.length,
     }.get(key)
     if read is None:
         return _unknown, dtype, f"meta {key}"

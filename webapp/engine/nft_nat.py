@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webapp.engine.evaluate import EvalRun
+from webapp.engine.nat import INTERFACE_ADDRESS, RANGE_ADDRESS, bind
 from webapp.engine.nft_sets import SetResolver
 from webapp.engine.nft_types import BREAK
 from webapp.engine.nft_values import ValueReader, compile_value, resolve
@@ -17,24 +18,6 @@ from webapp.engine.values import ValueParseError
 # (first address, last address, first port, last port, IP version of the address); None where
 # the statement leaves it.
 Target = tuple[int | None, int | None, int | None, int | None, int | None]
-
-
-def bind(state: PacketState, field: str, address: int | None, port: int | None,
-         notes: list[str]) -> str:
-    """Make the NAT binding: rewrite the address (and port, if the packet has ports)."""
-    port_field = "dport" if field == "dst" else "sport"
-    before = (getattr(state, field), getattr(state, port_field))
-    setattr(state, field, address)
-    if port is not None and getattr(state, port_field) is not None:
-        setattr(state, port_field, port)
-    # The kernel marks a connection as NATed only if its tuple actually changed.
-    if (getattr(state, field), getattr(state, port_field)) != before:
-        if field == "dst":
-            state.dnat_done = True
-        else:
-            state.snat_done = True
-    state.extra.setdefault("nat", {})[field] = (address, getattr(state, port_field), notes)
-    return f"{field} translated"
 
 
 def nat_bound(state: PacketState, at: str) -> bool:
@@ -93,6 +76,9 @@ def compile_nat(kind: str, body: Any, family: str, sets: SetResolver, key: tuple
     if "port" in body:
         port = compile_value(body["port"], "inet_service", family, sets, parse=_port_bounds)
     field = "src" if kind in ("snat", "masquerade") else "dst"
+    # random and fully-random have the kernel pick the port; masquerade's is not kept either
+    # where many connections share the interface's address.
+    random = kind == "masquerade" or bool(flags & {"random", "fully-random"})
 
     def step(run: EvalRun, notes: list[str]) -> bool | None:
         state = run.state
@@ -106,7 +92,8 @@ def compile_nat(kind: str, body: Any, family: str, sets: SetResolver, key: tuple
             if isinstance(target, int):  # read from the packet (`dnat to ip saddr`)
                 target = (target, target, None, None, state.family)
             if not isinstance(target, tuple):  # computed by something Segscope cannot see
-                notes.append(bind(state, field, None, None, ["new address not known"]))
+                notes.append(bind(state, field, None, random=random,
+                                  notes=["not known"]))
                 return True
             first, last, port_low, port_high, address_version = target
             if address_version != state.family:
@@ -120,15 +107,16 @@ def compile_nat(kind: str, body: Any, family: str, sets: SetResolver, key: tuple
             port_low, port_high = bounds if isinstance(bounds, tuple) else (None, None)
         address = _new_address(state, kind, field, first, flags)
         nat_notes = []
-        if first is not None and last != first and "netmap" not in flags:
-            nat_notes.append("first address of the range shown; the kernel may pick another")
-        if port_low is not None and port_high != port_low:
-            nat_notes.append("first port of the range shown")
+        if kind in ("masquerade", "redirect") and address is None:
+            nat_notes.append(INTERFACE_ADDRESS)
         if "netmap" in flags and first is not None and last is not None:
             value = getattr(state, field)
             host = last - first
             address = None if value is None else first | (value & host)
-        notes.append(bind(state, field, address, port_low, nat_notes))
+        elif first is not None and last != first:
+            address = None
+            nat_notes.append(RANGE_ADDRESS)
+        notes.append(bind(state, field, address, port_low, port_high, random, nat_notes))
         return True
 
     return step

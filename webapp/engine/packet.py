@@ -29,6 +29,7 @@ class Packet:
     mark: int = 0
     tcp_flags: str | None = None
     ttl: int = 64
+    length: int | None = None  # IP total length in bytes, the IPv6 header (40) included
     src_mac: str | None = None
     id: Any = None
 
@@ -42,6 +43,17 @@ class Packet:
             raise ValueParseError(f"probe {self.id!r}: src and dst are of different families")
         if self.ct_state.upper() not in CT_STATES:
             raise ValueParseError(f"probe {self.id!r}: unknown ct_state {self.ct_state!r}")
+        if self.length is not None:
+            self._check_length(src.version)
+
+    def _check_length(self, family: int) -> None:
+        """A length must hold the IP header and the transport header the packet carries."""
+        low = (20 if family == 4 else 40) + _TRANSPORT_HEADER.get(self.proto_number, 0)
+        high = 65535 if family == 4 else 65535 + 40  # IPv6: a 16-bit payload length
+        length = self.length
+        if isinstance(length, bool) or not isinstance(length, int) or not low <= length <= high:
+            raise ValueParseError(f"probe {self.id!r}: length {length!r} is not a length of "
+                                  f"this packet ({low} to {high} bytes)")
 
     @property
     def family(self) -> int:
@@ -84,6 +96,9 @@ class Packet:
         return {f: getattr(self, f) for f in self.__dataclass_fields__
                 if getattr(self, f) is not None}
 
+
+# The smallest header of each transport protocol: a shorter packet is malformed.
+_TRANSPORT_HEADER = {6: 20, 17: 8, 136: 8, 132: 12, 33: 12, 1: 8, 58: 8}
 
 # TCP flag combinations conntrack accepts (PSH, ECE and CWR ignored), as in nf_conntrack_proto_tcp.
 _VALID_TCP_FLAGS = frozenset({0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30})
@@ -135,6 +150,7 @@ class PacketState:
     ttl: int
     src_mac: str | None
     hook: str
+    length: int | None = None
     # Before conntrack (the raw table) a packet has no connection yet: state matches see INVALID.
     ct_attached: bool = False
     untracked: bool = False
@@ -167,7 +183,7 @@ class PacketState:
             in_iface=packet.in_iface, out_iface=packet.out_iface,
             ct_state=initial_ct_state(packet, proto), mark=packet.mark, ctmark=0,
             tcp_flags=packet.tcp_flag_bits if proto == 6 else 0, ttl=packet.ttl,
-            src_mac=packet.src_mac, hook=hook,
+            src_mac=packet.src_mac, hook=hook, length=packet.length,
             orig_src=src, orig_dst=dst, orig_sport=packet.sport, orig_dport=packet.dport,
             local_addresses=local_addresses,
         )

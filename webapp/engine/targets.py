@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from collectors.iptables import Rule
+from webapp.engine.nat import INTERFACE_ADDRESS, RANGE_ADDRESS, bind
 from webapp.engine.packet import PacketState
 from webapp.engine.values import ValueParseError, parse_address, parse_cidr, parse_mark
 
@@ -154,13 +155,17 @@ def _parse_nat_range(text: str) -> tuple[int | None, int | None, int | None, int
 
 def _nat_effect(rule: Rule) -> Effect:
     target = rule.target
+    # --random and --random-fully have the kernel pick the port; MASQUERADE's is not kept
+    # either where many connections share the interface's address.
+    random = target == "MASQUERADE" or any(
+        rule.target_option(flag) is not None for flag in ("random", "random-fully"))
     if target in ("DNAT", "SNAT"):
         option = "to-destination" if target == "DNAT" else "to-source"
         opt = rule.target_option(option)
         if opt is None:
             raise ValueParseError(f"{target} needs --{option}")
         first, last, port_low, port_high = _parse_nat_range(opt.value)
-        return _translate(target, first, last, port_low, port_high)
+        return _translate(target, first, last, port_low, port_high, random)
     if target == "NETMAP":
         opt = rule.target_option("to")
         if opt is None:
@@ -174,7 +179,7 @@ def _nat_effect(rule: Rule) -> Effect:
                 return "address mapped (unknown)"
             full = (1 << (32 if state.family == 4 else 128)) - 1
             mapped = (value & (full ^ mask)) | net
-            return _set_address(state, field, mapped, None)
+            return bind(state, field, mapped)
 
         return netmap
     ports = rule.target_option("to-ports")
@@ -186,47 +191,24 @@ def _nat_effect(rule: Rule) -> Effect:
         def redirect(state: PacketState) -> str:
             # Locally generated packets go to loopback; others to the incoming interface's address.
             local = (0x7F000001 if state.family == 4 else 1) if state.hook == "OUTPUT" else None
-            return _set_address(state, "dst", local, port_low, port_range=(port_low, port_high))
+            notes = [] if local is not None else [INTERFACE_ADDRESS]
+            return bind(state, "dst", local, port_low, port_high, random, notes)
 
         return redirect
 
     def masquerade(state: PacketState) -> str:
-        # The outgoing interface's address is not in the dump: the new source is unknown.
-        return _set_address(state, "src", None, port_low, port_range=(port_low, port_high))
+        return bind(state, "src", None, port_low, port_high, random, [INTERFACE_ADDRESS])
 
     return masquerade
 
 
 def _translate(target: str, first: int | None, last: int | None, port_low: int | None,
-               port_high: int | None) -> Effect:
+               port_high: int | None, random: bool) -> Effect:
     field = "dst" if target == "DNAT" else "src"
+    notes = [RANGE_ADDRESS] if first != last else []
 
     def effect(state: PacketState) -> str:
-        return _set_address(state, field, first if first is not None else getattr(state, field),
-                            port_low, addr_range=(first, last), port_range=(port_low, port_high))
+        address = getattr(state, field) if first is None else first if first == last else None
+        return bind(state, field, address, port_low, port_high, random, notes)
 
     return effect
-
-
-def _set_address(state: PacketState, field: str, address: int | None, port: int | None,
-                 addr_range: tuple[int | None, int | None] | None = None,
-                 port_range: tuple[int | None, int | None] | None = None) -> str:
-    port_field = "dport" if field == "dst" else "sport"
-    before = (getattr(state, field), getattr(state, port_field))
-    setattr(state, field, address)
-    if port is not None and getattr(state, port_field) is not None:
-        setattr(state, port_field, port)
-    after = (getattr(state, field), getattr(state, port_field))
-    # The kernel marks a connection as NATed only if its tuple actually changed.
-    if after != before:
-        if field == "dst":
-            state.dnat_done = True
-        else:
-            state.snat_done = True
-    notes = []
-    if addr_range and addr_range[0] != addr_range[1]:
-        notes.append("first address of the range shown; the kernel may pick another")
-    if port_range and port_range[0] != port_range[1]:
-        notes.append("first port of the range shown")
-    state.extra.setdefault("nat", {})[field] = (address, getattr(state, port_field), notes)
-    return f"{field} translated"

@@ -136,6 +136,8 @@ class ExplainForm(forms.Form):
     in_iface = forms.CharField(label="in interface", required=False, max_length=15)
     out_iface = forms.CharField(label="out interface", required=False, max_length=15)
     ct_state = forms.ChoiceField(choices=[(s, s) for s in CT_STATES], initial="NEW")
+    length = forms.IntegerField(label="IP length (bytes)", required=False, min_value=0,
+                                max_value=65575)
 
 
 class ExplainView(LoginRequiredMixin, FormView):

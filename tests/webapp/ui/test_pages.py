@@ -118,3 +118,40 @@ def test_the_host_page_says_until_when_the_host_held_its_rules(client_logged_in,
     page = client_logged_in.get("/hosts/node-02/").content.decode()
 
     assert "still held these rules at\n    2026-11-26 03:07:05" in page
+
+
+@pytest.fixture
+def dns_node(db):
+    """node-05 forwards DNS answers of at most 512 bytes to its workloads."""
+    from datetime import UTC, datetime
+
+    from webapp.rules.services import ingest_snapshot
+
+    host = Host.objects.create(name="node-05")
+    ingest_snapshot(host, datetime(2026, 11, 26, 3, 0, 5, tzinfo=UTC), {"iptables-save": (
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A FORWARD -p udp -m udp --sport 53 -m length --length 0:512 -j ACCEPT\nCOMMIT\n")},
+        raw={})
+    return host
+
+
+def test_explain_over_the_api_compares_the_length_it_is_given(client_logged_in, dns_node):
+    answer = {"host": "node-05", "hook": "FORWARD", "src": "10.0.0.53", "dst": "10.2.0.9",
+              "proto": "udp", "sport": 53, "dport": 40000}
+
+    def verdict(**fields):
+        response = client_logged_in.post("/api/explain/", {**answer, **fields},
+                                         content_type="application/json")
+        assert response.status_code == 200, response.content
+        return response.json()["verdict"]
+
+    assert [verdict(length=300), verdict(length=1200), verdict()] == [
+        "ACCEPT", "DROP", "UNKNOWN"]
+
+
+def test_explain_takes_the_length_on_the_page(client_logged_in, dns_node):
+    page = client_logged_in.get(
+        "/explain/?host=node-05&hook=FORWARD&src=10.0.0.53&dst=10.2.0.9&proto=udp"
+        "&sport=53&dport=40000&ct_state=NEW&length=1200").content.decode()
+    assert 'name="length"' in page
+    assert "Decided by <strong>filter FORWARD policy</strong>" in page

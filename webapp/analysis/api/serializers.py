@@ -23,3 +23,7 @@ class ExplainRequestSerializer(serializers.Serializer):
     out_iface = serializers.CharField(required=False, max_length=15)
     ct_state = serializers.ChoiceField(choices=CT_STATES, default="NEW")
     mark = serializers.IntegerField(default=0, min_value=0)
+    length = serializers.IntegerField(
+        required=False, min_value=0, max_value=65575,
+        help_text="IP total length in bytes, the IPv6 header (40) included; without it, "
+                  "length matches (`-m length`, `meta length`) are answered as depends on")
