@@ -31,7 +31,8 @@ PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 
 _HOST_KEYS = frozenset({"name", "addresses", "labels"})
 _WORKLOAD_KEYS = frozenset(
-    {"name", "host", "addresses", "attachment", "interface", "labels", "started_at", "ports"})
+    {"name", "host", "addresses", "attachment", "interface", "labels", "started_at",
+     "stopped_at", "ports"})
 _FINISHED_POD_PHASES = frozenset({"Succeeded", "Failed"})
 
 
@@ -72,7 +73,8 @@ class HostEntry:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadEntry:
-    """A running workload on a host; `started_at` None when the source does not say."""
+    """A workload on a host; `started_at` None when the source does not say, `stopped_at` None
+    while it runs."""
 
     name: str
     host: str
@@ -81,6 +83,7 @@ class WorkloadEntry:
     interface: str = ""
     labels: Mapping[str, str] = field(default_factory=_no_labels)
     started_at: datetime | None = None
+    stopped_at: datetime | None = None
     # Named ports, name -> (protocol, number), that NetworkPolicy rules may refer to.
     ports: Mapping[str, tuple[str, int]] = field(default_factory=_no_ports)
 
@@ -89,6 +92,9 @@ class WorkloadEntry:
                 "attachment": self.attachment, "interface": self.interface,
                 "labels": dict(self.labels),
                 "started_at": self.started_at.isoformat() if self.started_at else None}
+        if self.stopped_at is not None:
+            # Only for a stopped workload: documents of running ones stay as they were.
+            data["stopped_at"] = self.stopped_at.isoformat()
         if self.ports:
             # Only when there are some, so that documents written before named ports stay as
             # they were; the form is the one the Segscope format reads back.
@@ -186,7 +192,8 @@ def parse_segscope(data: Any, filename: str) -> Inventory:
         hosts[name] = HostEntry(
             name, reader.addresses(entry.get("addresses", []), f"{path}.addresses"),
             reader.labels(entry.get("labels", {}), f"{path}.labels"))
-    workloads: dict[tuple[str, str], WorkloadEntry] = {}
+    # One running workload a name and host; stopped ones are history, told apart by their stop.
+    workloads: dict[tuple[str, str, datetime | None], WorkloadEntry] = {}
     for i, item in enumerate(reader.sequence(top.get("workloads", []), "workloads")):
         path = f"workloads[{i}]"
         entry = reader.mapping(item, path, allowed=_WORKLOAD_KEYS)
@@ -201,18 +208,22 @@ def parse_segscope(data: Any, filename: str) -> Inventory:
             raise InventoryError(filename, f"{path}.interface",
                                  f"must be an interface name of at most {MAX_INTERFACE_LENGTH} "
                                  f"characters, not {interface!r}")
-        started = entry.get("started_at")
+        started, stopped = entry.get("started_at"), entry.get("stopped_at")
+        started_at = None if started is None else reader.moment(started, f"{path}.started_at")
+        stopped_at = None if stopped is None else reader.moment(stopped, f"{path}.stopped_at")
+        if started_at is not None and stopped_at is not None and stopped_at < started_at:
+            raise InventoryError(filename, f"{path}.stopped_at", "before its started_at")
         workload = WorkloadEntry(
             name, host, reader.addresses(entry.get("addresses", []), f"{path}.addresses"),
             attachment, interface, reader.labels(entry.get("labels", {}), f"{path}.labels"),
-            None if started is None else reader.moment(started, f"{path}.started_at"),
+            started_at, stopped_at,
             ports=reader.named_ports(entry.get("ports", {}), f"{path}.ports"))
-        if (host, name) in workloads:
+        if (host, name, stopped_at) in workloads:
             raise InventoryError(filename, f"{path}.name",
                                  f"workload {name!r} is listed twice on host {host!r}")
-        workloads[(host, name)] = workload
+        workloads[(host, name, stopped_at)] = workload
     # A file without a `workloads` key only describes hosts: it is authoritative for none.
-    scope = frozenset(hosts) | {h for h, _ in workloads} if "workloads" in top else frozenset()
+    scope = frozenset(hosts) | {key[0] for key in workloads} if "workloads" in top else frozenset()
     return Inventory("segscope", tuple(hosts.values()), tuple(workloads.values()), scope)
 
 

@@ -126,6 +126,19 @@ def test_it_reads_the_same_format_as_json() -> None:
     assert inventory.scope == {"h"}
 
 
+def test_it_reads_when_a_workload_stopped_and_keeps_its_predecessors() -> None:
+    inventory = parse_inventory(
+        "workloads:\n"
+        "  - {name: w, host: h, started_at: 2026-11-26T01:00:00Z,"
+        " stopped_at: 2026-11-26T02:00:00+01:00}\n"
+        "  - {name: w, host: h, started_at: 2026-11-26T02:00:00Z}\n", "inventory.yaml")
+
+    old, new = inventory.workloads
+    assert old.stopped_at == datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    assert old.to_dict()["stopped_at"] == "2026-11-26T02:00:00+01:00"
+    assert new.stopped_at is None and "stopped_at" not in new.to_dict()
+
+
 def test_a_file_with_hosts_only_is_authoritative_for_no_workloads() -> None:
     inventory = parse_inventory("hosts:\n  - {name: node-01}\n", "hosts.yaml")
 
@@ -193,6 +206,13 @@ def test_docker_output_needs_the_host_it_comes_from() -> None:
     ("workloads:\n  - {name: w}\n", "workloads[0].host", "non-empty name"),
     ("workloads:\n  - {name: w, host: h, started_at: 2026-11-26 03:00:00}\n",
      "workloads[0].started_at", "no time zone"),
+    ("workloads:\n  - {name: w, host: h, stopped_at: 2026-11-26}\n",
+     "workloads[0].stopped_at", "a date without a time"),
+    ("workloads:\n  - {name: w, host: h, started_at: 2026-11-26T03:00:00Z,\n"
+     "     stopped_at: 2026-11-26T02:00:00Z}\n", "workloads[0].stopped_at",
+     "before its started_at"),
+    ("workloads:\n  - {name: w, host: h}\n  - {name: w, host: h}\n", "workloads[1].name",
+     "listed twice"),
     ("workloads:\n  - {name: w, host: h, adresses: [10.0.0.1]}\n",
      "workloads[0].adresses", "unknown field"),
     ("hosts:\n  - {name: a}\n  - {name: a}\n", "hosts[1].name", "listed twice"),

@@ -39,14 +39,17 @@ class ImportSummary:
         return asdict(self)
 
 
-def apply_inventory(inventory: Inventory, *, now: datetime | None = None) -> ImportSummary:
+def apply_inventory(inventory: Inventory, *, now: datetime | None = None,
+                    started_default: datetime | None = None) -> ImportSummary:
     """Make hosts and workloads match an inventory, in one transaction; applying it again
-    changes nothing. Workloads of hosts in its scope that it no longer lists are stopped, never
-    deleted; a name that comes back with a new start time is a new row."""
+    changes nothing. Workloads of hosts in its scope that it no longer lists are stopped at
+    `now`, never deleted; a name that comes back with a new start time is a new row; a listed
+    workload with a `stopped_at` is stored stopped then. A new workload without a start time
+    started at `started_default` (default: `now`)."""
     now = now or timezone.now()
     with transaction.atomic():
         hosts, hosts_created, hosts_updated = _apply_hosts(inventory)
-        counts = _apply_workloads(inventory, hosts, now)
+        counts = _apply_workloads(inventory, hosts, now, started_default or now)
     return ImportSummary(inventory.format, hosts_created, hosts_updated, *counts)
 
 
@@ -79,11 +82,13 @@ def _new_host(name: str, entry: HostEntry | None) -> Host:
     return Host(name=name, addresses=list(entry.addresses), labels=dict(entry.labels))
 
 
-def _apply_workloads(inventory: Inventory, hosts: Mapping[str, Host],
-                     now: datetime) -> tuple[int, int, int, int]:
-    entries = {(hosts[w.host].pk, w.name): w for w in inventory.workloads}
+def _apply_workloads(inventory: Inventory, hosts: Mapping[str, Host], now: datetime,
+                     started_default: datetime) -> tuple[int, int, int, int]:
+    entries = {(hosts[w.host].pk, w.name): w for w in inventory.workloads if w.stopped_at is None}
+    ended = [(hosts[w.host].pk, w, w.stopped_at) for w in inventory.workloads
+             if w.stopped_at is not None]
     scope_ids = {hosts[name].pk for name in inventory.scope}
-    involved = scope_ids | {host_id for host_id, _ in entries}
+    involved = scope_ids | {host_id for host_id, _ in entries} | {h for h, _, _ in ended}
     running = {(w.host_id, w.name): w
                for w in Workload.objects.filter(host_id__in=involved, stopped_at__isnull=True)}
     # Rows stopped earlier that an entry names exactly: the same container, seen again.
@@ -95,6 +100,29 @@ def _apply_workloads(inventory: Inventory, hosts: Mapping[str, Host],
     to_update: list[Workload] = []
     to_create: list[Workload] = []
     unchanged = 0
+    for host_id, entry, stop in ended:
+        key = (host_id, entry.name)
+        current = running.get(key)
+        if current is not None and entry.started_at in (None, current.started_at) and (
+                current.started_at <= stop):
+            # The running row is this container, and it has ended.
+            del running[key]
+            _copy_fields(current, entry)
+            current.stopped_at = stop
+            to_stop.append(current)
+            continue
+        earlier = _ended_row(host_id, entry, stop, stopped)
+        if earlier is None:
+            start = entry.started_at or min(started_default, stop)
+            workload = Workload(host_id=host_id, name=entry.name, started_at=start,
+                                stopped_at=stop)
+            _copy_fields(workload, entry)
+            to_create.append(workload)
+        elif _copy_fields(earlier, entry) or earlier.stopped_at != stop:
+            earlier.stopped_at = stop
+            to_update.append(earlier)
+        else:
+            unchanged += 1
     for (host_id, name), entry in entries.items():
         current = running.get((host_id, name))
         if current is not None and entry.started_at in (None, current.started_at):
@@ -103,7 +131,7 @@ def _apply_workloads(inventory: Inventory, hosts: Mapping[str, Host],
             else:
                 unchanged += 1
             continue
-        start = entry.started_at or now
+        start = entry.started_at or started_default
         if current is not None:
             # Replaced by a newer container of the same name: the old one ended when it began.
             current.stopped_at = start if current.started_at < start <= now else now
@@ -123,10 +151,19 @@ def _apply_workloads(inventory: Inventory, hosts: Mapping[str, Host],
             to_stop.append(workload)
 
     # Stops first: a running row must end before another row of its name may run.
-    Workload.objects.bulk_update(to_stop, ["stopped_at"], batch_size=1000)
+    Workload.objects.bulk_update(to_stop, [*_WORKLOAD_FIELDS, "stopped_at"], batch_size=1000)
     Workload.objects.bulk_update(to_update, [*_WORKLOAD_FIELDS, "stopped_at"], batch_size=1000)
     Workload.objects.bulk_create(to_create, batch_size=1000)
     return len(to_create), len(to_update), len(to_stop), unchanged
+
+
+def _ended_row(host_id: int, entry: WorkloadEntry, stop: datetime,
+               stopped: Mapping[tuple[int, str, datetime], Workload]) -> Workload | None:
+    """The stored, stopped row an ended entry names: by its start, or else by its stop."""
+    if entry.started_at is not None:
+        return stopped.get((host_id, entry.name, entry.started_at))
+    return (Workload.objects.filter(host_id=host_id, name=entry.name, stopped_at=stop)
+            .order_by("-started_at").first())
 
 
 def _copy_fields(workload: Workload, entry: WorkloadEntry) -> bool:

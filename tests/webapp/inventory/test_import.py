@@ -131,6 +131,44 @@ def test_a_workload_without_a_start_time_keeps_its_row() -> None:
     assert before[0][7] == T0  # started when first seen
 
 
+def test_a_new_workload_without_a_start_time_starts_at_the_given_default() -> None:
+    text = "workloads:\n  - {name: cron, host: node-01, labels: {app: cron}}\n"
+
+    apply_inventory(parse_inventory(text, "inventory.yaml"), now=T0 + timedelta(hours=5),
+                    started_default=T0)
+
+    assert Workload.objects.get().started_at == T0
+
+
+def test_a_listed_stop_ends_the_running_row_of_that_container() -> None:
+    _import(FLEET)
+    stop = T0 + timedelta(minutes=45)
+    ended = FLEET.replace("env: prod},\n     started_at: 2026-11-26T03:00:00Z}",
+                          "env: prod},\n     started_at: 2026-11-26T03:00:00Z, "
+                          "stopped_at: 2026-11-26T03:45:00Z}")
+    assert ended.count("stopped_at") == 1
+
+    summary = _import(ended)
+    again = _import(ended, now=T0 + timedelta(hours=2))
+
+    assert (summary.workloads_stopped, summary.workloads_created) == (1, 0)
+    assert Workload.objects.get(name="ledger-0").stopped_at == stop
+    assert not again.changed
+
+
+def test_a_workload_first_seen_stopped_is_stored_stopped_once() -> None:
+    text = ("workloads:\n  - {name: job, host: node-01, stopped_at: 2026-11-26T02:00:00Z}\n")
+
+    first = apply_inventory(parse_inventory(text, "inventory.yaml"), now=T0,
+                            started_default=T0 - timedelta(hours=2))
+    again = apply_inventory(parse_inventory(text, "inventory.yaml"), now=T0,
+                            started_default=T0 - timedelta(hours=2))
+
+    job = Workload.objects.get()
+    assert (job.started_at, job.stopped_at) == (T0 - timedelta(hours=2), T0 - timedelta(hours=1))
+    assert first.workloads_created == 1 and not again.changed
+
+
 def test_an_import_leaves_hosts_outside_its_scope_alone() -> None:
     _import(FLEET)
     docker = [{"Name": "/web-1", "State": {"Running": True, "StartedAt": "2026-11-26T04:00:00Z"},
