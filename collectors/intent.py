@@ -5,9 +5,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
+import yaml
+
 PORT_PROTOCOLS = ("tcp", "udp", "sctp")
+PUBLISHED_AT = "published_at"
+_TOP_KEYS = ("segments", "allow", "default", PUBLISHED_AT)
 
 
 class IntentError(ValueError):
@@ -55,12 +60,14 @@ class Allow:
 
 @dataclass(frozen=True, slots=True)
 class Intent:
-    """A policy version: segments (label selectors), allows, and the default for the rest."""
+    """A policy version: segments (label selectors), allows, the default for the rest, and when
+    it was published (None when the document does not say)."""
 
     segments: Mapping[str, Mapping[str, str]]
     allows: tuple[Allow, ...]
     default: str = "deny"
     version: str = ""
+    published_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +87,11 @@ def parse_intent(data: Any, filename: str = "<intent>", version: str = "") -> In
     """Read an intent document already loaded from YAML or JSON."""
     if not isinstance(data, Mapping):
         raise IntentError(filename, "(top)", "an intent is a mapping with segments and allow")
+    unknown = sorted(str(key) for key in data if key not in _TOP_KEYS)
+    if unknown:
+        # A Kubernetes NetworkPolicy (apiVersion, kind, spec) lands here too: it is no Segscope
+        # intent, and reading it as one would store an empty policy.
+        raise IntentError(filename, unknown[0], f"unknown field; expected one of {list(_TOP_KEYS)}")
     segments = _segments(data.get("segments", {}), filename)
     allows = []
     for i, item in enumerate(data.get("allow", []) or []):
@@ -96,7 +108,73 @@ def parse_intent(data: Any, filename: str = "<intent>", version: str = "") -> In
     default = data.get("default", "deny")
     if default != "deny":
         raise IntentError(filename, "default", "only 'deny' is supported")
-    return Intent(segments, tuple(allows), default, version)
+    published = data.get(PUBLISHED_AT)
+    published_at = None if published is None else _moment(published, filename, PUBLISHED_AT)
+    return Intent(segments, tuple(allows), default, version, published_at)
+
+
+def format_moment(at: datetime) -> str:
+    """A time as ISO 8601 UTC ending in Z, with a fraction only when it has one."""
+    if at.tzinfo is None:
+        raise ValueError(f"{at} has no time zone")
+    text = at.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def with_published_at(text: str, at: datetime) -> str:
+    """The intent text saying it was published at `at`: unchanged when it already has a
+    `published_at`, else with that one key added and every other byte as it was."""
+    original = yaml.safe_load(text)
+    if not isinstance(original, Mapping):
+        raise ValueError("an intent is a mapping")
+    if PUBLISHED_AT in original:
+        return text
+    stamp = format_moment(at)
+    candidates = []
+    start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    if text[start:start + 1] == "{":  # JSON or a YAML flow mapping
+        inside = start + 1
+        separator = ", " if original else ""
+        candidates.append(f'{text[:inside]}"{PUBLISHED_AT}": "{stamp}"{separator}{text[inside:]}')
+    else:
+        candidates.append(f"{PUBLISHED_AT}: {stamp}\n{text}")
+        # After a `---` start line or `%` directives the key must follow them.
+        marker = text.find("---")
+        if marker >= 0:
+            end = text.find("\n", marker)
+            cut = len(text) if end < 0 else end + 1
+            candidates.append(f"{text[:cut]}{PUBLISHED_AT}: {stamp}\n{text[cut:]}")
+        tail = "" if not text or text.endswith("\n") else "\n"
+        candidates.append(f"{text}{tail}{PUBLISHED_AT}: {stamp}\n")
+    for candidate in candidates:
+        try:
+            loaded = yaml.safe_load(candidate)
+        except yaml.YAMLError:
+            continue
+        if (isinstance(loaded, Mapping) and PUBLISHED_AT in loaded
+                and {k: v for k, v in loaded.items() if k != PUBLISHED_AT} == original
+                and _moment(loaded[PUBLISHED_AT], "", PUBLISHED_AT) == at):
+            return candidate
+    raise ValueError(f"cannot add {PUBLISHED_AT} to this intent text")
+
+
+def _moment(raw: Any, filename: str, path: str) -> datetime:
+    # YAML reads an unquoted time as a datetime (a date alone as a date); JSON gives text.
+    if isinstance(raw, datetime):
+        moment = raw
+    elif isinstance(raw, date):
+        raise IntentError(filename, path, "a date without a time; give an ISO 8601 time with "
+                          "a zone, e.g. 2026-11-26T03:00:00Z")
+    elif isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            raise IntentError(filename, path, f"not an ISO 8601 time: {raw!r}") from None
+    else:
+        raise IntentError(filename, path, f"expected an ISO 8601 time with a zone, got {raw!r}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise IntentError(filename, path, f"{raw} has no time zone; add Z or an offset")
+    return moment
 
 
 def _segments(raw: Any, filename: str) -> dict[str, dict[str, str]]:
