@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "webapp.rules",
     "webapp.flows",
     "webapp.analysis",
+    "webapp.policy",
     "webapp.api",
     "webapp.live",
     "webapp.ui",

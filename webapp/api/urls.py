@@ -11,6 +11,7 @@ from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
 from webapp.inventory.api import urls as inventory_urls
 from webapp.inventory.api.views import HostViewSet, SegmentViewSet, WorkloadViewSet
+from webapp.policy.api.views import IntentVersionViewSet
 from webapp.rules.api import urls as rules_urls
 from webapp.rules.api.views import (
     ParsedRuleViewSet,
@@ -37,6 +38,7 @@ router.register("rules", ParsedRuleViewSet)
 router.register("sets", ParsedSetViewSet)
 router.register("rejected-uploads", RejectedUploadViewSet)
 router.register("flows", FlowRecordViewSet)
+router.register("intents", IntentVersionViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from collectors.bundle import (
     Bundle,
+    BundleError,
     FlowFile,
     SnapshotFiles,
     inventory_yaml,
@@ -22,10 +23,12 @@ from collectors.bundle import (
     write_bundle,
 )
 from collectors.errors import ParseError
+from collectors.intent import format_moment, with_published_at
 from webapp.flows.models import FlowRecord
 from webapp.flows.services import ingest_flows
 from webapp.inventory.models import Host, Workload
 from webapp.inventory.services import ImportSummary, apply_inventory, running_at
+from webapp.policy.services import IntentRejected, published_by, store_intent
 from webapp.rules.dumps import TooManyRules, content_hash
 from webapp.rules.models import Snapshot
 from webapp.rules.services import SnapshotRejected, ingest_snapshot
@@ -49,6 +52,8 @@ class IngestSummary:
 
     inventory: ImportSummary | None = None
     intents: list[str] = field(default_factory=list)
+    intents_created: int = 0
+    intents_known: int = 0
     snapshots_created: int = 0
     snapshots_known: int = 0
     flow_batches_created: int = 0
@@ -59,20 +64,34 @@ class IngestSummary:
 
     @property
     def changed(self) -> bool:
-        return bool(self.snapshots_created or self.flow_batches_created or (
-            self.inventory is not None and self.inventory.changed))
+        return bool(self.snapshots_created or self.flow_batches_created
+                    or self.intents_created or (
+                        self.inventory is not None and self.inventory.changed))
 
 
 def ingest_bundle(root: Path) -> IngestSummary:
-    """Apply a bundle in one transaction: inventory, then each host's snapshots in time order,
-    then flow logs. Raises collectors.bundle.BundleError for a bad layout, inventory or intent
-    and BundleRejected for a dump or flow log that cannot be parsed; either way nothing is
-    applied. Ingesting the same bundle again changes nothing."""
+    """Apply a bundle in one transaction: inventory, intent versions, then each host's
+    snapshots in time order, then flow logs. Raises collectors.bundle.BundleError for a bad
+    layout, inventory or intent and BundleRejected for a dump or flow log that cannot be parsed
+    or an intent version stored with other text; either way nothing is applied. Ingesting the
+    same bundle again changes nothing.
+
+    The bundle's story begins at its earliest snapshot: a workload without a start time has
+    run since then, and an intent version without `published_at` was published then."""
     bundle = read_bundle(root)
     summary = IngestSummary(intents=[i.version for i in bundle.intents])
+    begins = min((s.collected_at for s in bundle.snapshots), default=None)
     with transaction.atomic():
         if bundle.inventory is not None:
-            summary.inventory = apply_inventory(bundle.inventory)
+            summary.inventory = apply_inventory(bundle.inventory, started_default=begins)
+        for intent in bundle.intents:
+            try:
+                _, created = store_intent(intent.version, intent.text, intent=intent.intent,
+                                          published_default=begins)
+            except IntentRejected as exc:
+                raise BundleRejected(intent.path, 0, f"{exc.path}: {exc.reason}") from None
+            summary.intents_created += created
+            summary.intents_known += not created
         hosts = _hosts(bundle)
         for snapshot in bundle.snapshots:
             _ingest_snapshot(hosts[snapshot.host], snapshot, summary)
@@ -142,6 +161,7 @@ class ExportSummary:
 
     hosts: int
     workloads: int
+    intents: int
     snapshots: int
     flow_records: int
     files: int
@@ -149,10 +169,20 @@ class ExportSummary:
 
 def export_bundle(root: Path, at: datetime, *, history: bool = False) -> ExportSummary:
     """Write the fleet as it was at `at`: every host's latest snapshot at or before it (all of
-    them with `history`), the workloads running then, and the flow records up to it."""
+    them with `history`), the workloads running then (with `history` also those that stopped
+    by then), the intent versions published by then and the flow records up to it."""
     hosts = list(Host.objects.order_by("name"))
-    workloads = list(Workload.objects.filter(running_at(at)).select_related("host")
-                     .order_by("host__name", "name"))
+    lifetimes = running_at(at)
+    if history:
+        lifetimes |= Q(stopped_at__lte=at)
+    workloads = list(Workload.objects.filter(lifetimes).select_related("host")
+                     .order_by("host__name", "name", "started_at"))
+    intents = {}
+    for intent in published_by(at):
+        try:
+            intents[intent.version] = with_published_at(intent.text, intent.published_at)
+        except ValueError as exc:
+            raise BundleError(f"intent/{intent.version}.yaml", 0, str(exc)) from None
     snapshots = list(_snapshots_at(at, history))
     records = FlowRecord.objects.filter(bucket_start__lte=at).select_related("host").order_by(
         "host__name", "bucket_start", "id")
@@ -162,11 +192,13 @@ def export_bundle(root: Path, at: datetime, *, history: bool = False) -> ExportS
         flows.setdefault(record.host.name, []).append(flow_line(record))
         count += 1
     files = write_bundle(
-        root, inventory_text=inventory_yaml(inventory_document(hosts, workloads)),
+        root, inventory_text=inventory_yaml(inventory_document(hosts, workloads, at)),
+        intents=intents,
         snapshots=[SnapshotFiles(s.host.name, s.collected_at, s.dumps) for s in snapshots],
         flows=[FlowFile(name, EXPORT_FLOW_SOURCE, "".join(lines), "jsonl")
                for name, lines in flows.items()])
-    return ExportSummary(len(hosts), len(workloads), len(snapshots), count, len(files))
+    return ExportSummary(len(hosts), len(workloads), len(intents), len(snapshots), count,
+                         len(files))
 
 
 def _snapshots_at(at: datetime, history: bool) -> Iterator[Snapshot]:
@@ -182,16 +214,19 @@ def _snapshots_at(at: datetime, history: bool) -> Iterator[Snapshot]:
     yield from snapshots.filter(Q(id__in=chosen.values())).order_by("host__name")
 
 
-def inventory_document(hosts: list[Host], workloads: list[Workload]) -> dict[str, Any]:
-    """The Segscope inventory of these hosts and workloads."""
+def inventory_document(hosts: list[Host], workloads: list[Workload],
+                       at: datetime | None = None) -> dict[str, Any]:
+    """The Segscope inventory of these hosts and workloads as known at `at` (default: now): a
+    workload's stop is written only when it came by then."""
     return {
         "hosts": [{"name": h.name, "addresses": list(h.addresses), "labels": dict(h.labels)}
                   for h in hosts],
         "workloads": [
             {"name": w.name, "host": w.host.name, "addresses": list(w.addresses),
              "attachment": w.attachment, **({"interface": w.interface} if w.interface else {}),
-             "labels": dict(w.labels),
-             "started_at": w.started_at.isoformat().replace("+00:00", "Z")}
+             "labels": dict(w.labels), "started_at": format_moment(w.started_at),
+             **({"stopped_at": format_moment(w.stopped_at)} if w.stopped_at is not None and (
+                 at is None or w.stopped_at <= at) else {})}
             for w in workloads],
     }
 

@@ -29,7 +29,9 @@ class Command(BaseCommand):
 
     help = ("Write a bundle (the layout `manage.py ingest` reads) into DIR, which must not exist "
             "or be empty: each host's latest snapshot at or before --at (all of them with "
-            "--history), the inventory of workloads running then, and flow records up to it.")
+            "--history), the inventory of workloads running then (with --history also those "
+            "stopped by then), the intent versions published by then, and flow records up to "
+            "it.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory", type=Path, help="where to write the bundle")
@@ -37,7 +39,8 @@ class Command(BaseCommand):
                             help="ISO 8601 time with a zone, e.g. 2026-11-26T03:00:05Z "
                                  "(default: now)")
         parser.add_argument("--history", action="store_true",
-                            help="every snapshot at or before TIME, not only the latest")
+                            help="every snapshot at or before TIME, not only the latest, "
+                                 "and the workloads stopped by then")
 
     def handle(self, *args: Any, **options: Any) -> None:
         at = moment(options["at"])
@@ -48,4 +51,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"wrote {options['directory']} at {at.isoformat()}: {summary.hosts} hosts, "
             f"{summary.workloads} workloads, {summary.snapshots} snapshots, "
-            f"{summary.flow_records} flow records ({summary.files} files)")
+            f"{summary.flow_records} flow records, {summary.intents} intent versions "
+            f"({summary.files} files)")

@@ -14,7 +14,8 @@ MAX_SHOWN = 20
 class Command(BaseCommand):
     """Load a bundle directory through the same services the ingest API uses."""
 
-    help = ("Ingest an offline bundle DIR (inventory.yaml, intent, hosts/<host>/<UTC time>/ "
+    help = ("Ingest an offline bundle DIR (inventory.yaml, intent versions, "
+            "hosts/<host>/<UTC time>/ "
             "dumps, flows/<host>.<source>.<ext>; see docs/lab.md). One transaction: a file "
             "that cannot be read stops it with FILE:LINE and nothing is applied. Ingesting the "
             "same bundle again changes nothing.")
@@ -35,7 +36,9 @@ class Command(BaseCommand):
                 f"{inventory.workloads_updated} updated, {inventory.workloads_stopped} stopped, "
                 f"{inventory.workloads_unchanged} unchanged")
         if summary.intents:
-            self.stdout.write(f"intent versions checked: {', '.join(summary.intents)}")
+            self.stdout.write(f"intent versions {', '.join(summary.intents)}: "
+                              f"{summary.intents_created} stored, "
+                              f"{summary.intents_known} already known")
         self.stdout.write(f"snapshots: {summary.snapshots_created} created, "
                           f"{summary.snapshots_known} already known")
         self.stdout.write(f"flow logs: {summary.flow_batches_created} batches created "

@@ -1,0 +1,1 @@
+"""Intended policy: its versions as uploaded or ingested from bundles."""

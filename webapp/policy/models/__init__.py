@@ -1,0 +1,5 @@
+"""Policy models: intent versions."""
+
+from webapp.policy.models.intents import IntentVersion
+
+__all__ = ["IntentVersion"]
