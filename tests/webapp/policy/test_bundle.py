@@ -19,7 +19,6 @@ pytestmark = pytest.mark.django_db
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEMO = REPO_ROOT / "fixtures" / "demo"
-DEMO_BEGINS = datetime(2026, 11, 26, 4, 59, 32, tzinfo=UTC)  # its earliest snapshot
 T1 = datetime(2026, 11, 26, 3, 0, 5, tzinfo=UTC)
 T2 = datetime(2026, 11, 26, 3, 5, 5, tzinfo=UTC)
 
@@ -64,10 +63,11 @@ def published() -> dict[str, datetime]:
     return dict(IntentVersion.objects.values_list("version", "published_at"))
 
 
-def test_it_stores_the_demos_versions_published_at_its_earliest_snapshot() -> None:
+def test_it_stores_the_demos_versions_at_the_times_they_were_published() -> None:
     ingest_bundle(DEMO)
 
-    assert published() == {"v1": DEMO_BEGINS, "v2": DEMO_BEGINS}
+    assert published() == {"v1": datetime(2026, 11, 26, 4, 59, 27, tzinfo=UTC),
+                           "v2": datetime(2026, 11, 26, 4, 59, 33, tzinfo=UTC)}
     v2 = IntentVersion.objects.get(version="v2")
     assert v2.text == (DEMO / "intent" / "v2.yaml").read_text()
     assert len(v2.intent.allows) == 3

@@ -40,6 +40,13 @@ def add_analysis_parsers(commands: Any) -> None:
     _bundle_arguments(convergence, at=False)
     convergence.set_defaults(handler=_convergence)
 
+    cost = commands.add_parser(
+        "cost", help="cost of segmentation: rules, set members, flat-ACL equivalent, churn",
+        description="Per host over time: rules, set members, the rules the same policy needs "
+                    "without sets, rules traversed per verdict; the fleet's activation rate.")
+    _bundle_arguments(cost)
+    cost.set_defaults(handler=_cost)
+
 
 def _bundle_arguments(parser: argparse.ArgumentParser, at: bool = True) -> None:
     parser.add_argument("bundle", type=Path, metavar="DIR",
@@ -108,6 +115,20 @@ def _convergence(args: argparse.Namespace) -> int:
               f"max {generation['max']} s")
         for host in generation["hosts"]:
             print(f"  {host['host']}: {host['converged_at'] or 'not converged'}")
+    return 0
+
+
+def _cost(args: argparse.Namespace) -> int:
+    result = _analysis(args).cost_json()
+    if args.json:
+        _print_json(result)
+        return 0
+    for entry in result["hosts"]:
+        print(f"{entry['host']} {entry['at']}: {entry['rules']} rules, {entry['set_members']} "
+              f"set members, {entry['flat_rules']} without sets, traversed avg "
+              f"{entry['traversed_avg']} max {entry['traversed_max']}")
+    rate = result["activation"]
+    print(f"activation: {rate['per_second']} changes/s (needed {rate['needed_per_second']}/s)")
     return 0
 
 

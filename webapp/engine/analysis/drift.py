@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collectors.iptables import Rule
+from collectors.controlplane import WorkloadSpec, render_host
+from collectors.intent import Intent
+from collectors.iptables import Rule, parse_iptables_save
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
 from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.intended import segments_of
@@ -327,6 +329,24 @@ def _is_state_rule(rule: Rule) -> bool:
 def rule_body(rule: Rule) -> str:
     """A rule's text without its counters, as a control plane writes it."""
     return _COUNTERS.sub("", rule.text)
+
+
+def control_plane_rules(intent: Any, fleet: Fleet) -> dict[str, frozenset[str]]:
+    """Per host, the rules Segscope's reference control plane would write for this intent
+    (both with sets and per peer): such rules in base chains are managed, not foreign."""
+    if not isinstance(intent, Intent):
+        return {}
+    specs = [WorkloadSpec(w.name, w.host, w.addresses, w.interface or None, w.attachment,
+                          dict(w.labels)) for w in fleet.workloads]
+    out = {}
+    for host in fleet.hosts:
+        bodies: set[str] = set()
+        for use_sets in (True, False):
+            rendered = render_host(host, intent, specs, use_sets=use_sets)
+            bodies.update(rule_body(r) for r in
+                          parse_iptables_save(rendered.iptables, "<rendered>").rules())
+        out[host] = frozenset(bodies)
+    return out
 
 
 def _managed(host: str, evidence: Evidence, context: DriftContext,

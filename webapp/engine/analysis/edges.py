@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from webapp.engine.analysis.fleet import Workload
 from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
 from webapp.engine.analysis.intended import memberships
 from webapp.engine.analysis.ports import PortSet
@@ -71,21 +72,28 @@ def segment_edges(graph: EffectiveGraph,
                   selectors: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     """Segment pairs with something allowed: `pairs` (workload pairs in all) and, per port,
     `pairs_allowed`; `status` full when every pair is allowed every listed port."""
-    members = memberships(selectors, graph.workloads.values())
+    return segment_edges_of(workload_edges(graph), selectors, graph.workloads.values())
+
+
+def segment_edges_of(edges: Iterable[Mapping[str, Any]],
+                     selectors: Mapping[str, Mapping[str, str]],
+                     workloads: Iterable[Workload]) -> list[dict[str, Any]]:
+    """Segment edges from workload edges as `workload_edges` gives them (stored ones too)."""
+    members = memberships(selectors, workloads)
     of: dict[str, list[str]] = {}
     for segment, names in members.items():
         for name in names:
             of.setdefault(name, []).append(segment)
-    grouped: dict[tuple[str, str], list[PairVerdict]] = {}
-    for pair in graph.edges():
-        for src_segment in of.get(pair.src, ()):
-            for dst_segment in of.get(pair.dst, ()):
-                grouped.setdefault((src_segment, dst_segment), []).append(pair)
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for edge in sorted(edges, key=lambda e: (e["src"], e["dst"])):
+        for src_segment in of.get(edge["src"], ()):
+            for dst_segment in of.get(edge["dst"], ()):
+                grouped.setdefault((src_segment, dst_segment), []).append(edge)
     out = []
     for (src_segment, dst_segment), pairs in sorted(grouped.items()):
         sources, destinations = members[src_segment], members[dst_segment]
         total = len(sources) * len(destinations) - len(set(sources) & set(destinations))
-        counts = port_counts(p.allowed for p in pairs)
+        counts = port_counts(PortSet.parse(e["allowed"]) for e in pairs)
         allowed = PortSet()
         for ports, _ in counts:
             allowed = allowed | ports
@@ -95,6 +103,22 @@ def segment_edges(graph: EffectiveGraph,
             "src": src_segment, "dst": dst_segment, "allowed": allowed.texts(),
             "pairs": total, "pairs_allowed": per_port,
             "status": "full" if full else "partial",
-            "evidence": evidence_dicts(item for p in pairs for item in p.evidence()),
+            "evidence": merge_evidence(item for e in pairs for item in e["evidence"]),
         })
     return out
+
+
+def merge_evidence(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence entries (`evidence_dicts` form) of several edges, one per deciding rule with
+    the ports it decided merged, in `evidence_dicts` order."""
+    merged: dict[tuple[tuple[str, Any], ...], tuple[dict[str, Any], PortSet]] = {}
+    for entry in entries:
+        rule = {k: v for k, v in entry.items() if k != "ports"}
+        key = tuple(sorted(rule.items()))
+        ports = PortSet.parse(entry.get("ports", ()))
+        known = merged.get(key)
+        merged[key] = (rule, ports if known is None else known[1] | ports)
+    ordered = sorted(merged.values(), key=lambda item: (
+        item[0]["host"], item[0]["hook"], item[0]["table"], item[0]["chain"],
+        item[0].get("rule_number") or 0, item[0].get("handle") or 0))
+    return [{**rule, "ports": ports.texts()} for rule, ports in ordered]

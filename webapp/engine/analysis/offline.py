@@ -8,15 +8,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.controlplane import WorkloadSpec, render_host
-from collectors.intent import Intent
-from collectors.iptables import Rule, parse_iptables_save
+from collectors.iptables import Rule
 from webapp.engine.analysis.convergence import History, compute_convergence, reports_to_dict
-from webapp.engine.analysis.drift import DriftContext, compute_drift, rule_body
+from webapp.engine.analysis.drift import (
+    DriftContext,
+    compute_drift,
+    control_plane_rules,
+    rule_body,
+)
 from webapp.engine.analysis.edges import segment_edges, workload_edges
-from webapp.engine.analysis.fleet import Workload
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
 from webapp.engine.analysis.intended import intended_pairs, segment_selectors
+from webapp.engine.analysis.ports import PortSet
 from webapp.engine.analysis.timeline import Timeline, load_timeline
 
 _COUNTERS = re.compile(r"\[\d+:\d+\]|\"counter\": \{[^}]*\}|packets \d+ bytes \d+")
@@ -69,6 +72,42 @@ class BundleAnalysis:
             timeline.host_state)
         return reports_to_dict(compute_convergence(history))
 
+    def cost_json(self) -> dict[str, Any]:
+        """Per host over time, fleet-wide totals over time, traversal now, activation rate."""
+        from webapp.engine.analysis.cost import activation, host_cost
+
+        timeline = self.timeline
+        intended = (intended_pairs(self.intent, self.fleet.workloads)
+                    if self.intent is not None else {})
+        by_dst: dict[str, PortSet] = {}
+        for (_, dst), ports in intended.items():
+            by_dst[dst] = by_dst.get(dst, PortSet()) | ports
+        hosts = []
+        series: dict[str, list[Any]] = {}
+        for host in timeline.host_names():
+            last = timeline.snapshot_index(host, self.at)
+            states = [timeline.host_state(host, i) for i in range(last + 1)] \
+                if last is not None else []
+            series[host] = states
+            for i, state in enumerate(states):
+                now = i == len(states) - 1
+                hosts.append(host_cost(state, self.fleet if now else None,
+                                       by_dst if now else None).to_dict())
+        fleet = []
+        times = sorted({h["at"] for h in hosts if h["at"]})
+        for at in times:
+            latest: dict[str, dict[str, Any]] = {}
+            for entry in hosts:
+                if entry["at"] and entry["at"] <= at:
+                    latest[entry["host"]] = entry
+            fleet.append({"at": at, **{key: sum(e[key] for e in latest.values())
+                                       for key in ("rules", "set_members", "flat_rules")}})
+        churn = {w.name for w in timeline.workloads
+                 if _within(w.started_at, timeline) or _within(w.stopped_at, timeline)}
+        needed = sum(len(p.ranges) for (s, d), p in intended.items() if s in churn or d in churn)
+        return {"hosts": hosts, "fleet": fleet,
+                "activation": activation(series, needed).to_dict()}
+
     # -- since when ------------------------------------------------------------------------
 
     def _position(self, host: str) -> int | None:
@@ -105,24 +144,12 @@ class BundleAnalysis:
         return since
 
     def _managed_rules(self) -> dict[str, frozenset[str]]:
-        """Per host, the rules a control plane writing this intent would write."""
-        if not isinstance(self.intent, Intent):
-            return {}
-        specs = [_spec(w) for w in self.fleet.workloads]
-        out = {}
-        for host in self.fleet.hosts:
-            bodies: set[str] = set()
-            for use_sets in (True, False):
-                rendered = render_host(host, self.intent, specs, use_sets=use_sets)
-                bodies.update(rule_body(r) for r in
-                              parse_iptables_save(rendered.iptables, "<rendered>").rules())
-            out[host] = frozenset(bodies)
-        return out
+        return control_plane_rules(self.intent, self.fleet)
 
 
-def _spec(workload: Workload) -> WorkloadSpec:
-    return WorkloadSpec(workload.name, workload.host, workload.addresses,
-                        workload.interface or None, workload.attachment, dict(workload.labels))
+def _within(at: datetime | None, timeline: Timeline) -> bool:
+    return (at is not None and timeline.earliest is not None and timeline.latest is not None
+            and timeline.earliest < at <= timeline.latest)
 
 
 def _content(dumps: Any) -> tuple[tuple[str, str], ...]:
