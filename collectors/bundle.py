@@ -31,8 +31,9 @@ from typing import Any
 import yaml
 
 from collectors.agent.protocol import FLOW_SOURCES
-from collectors.intent import Intent, IntentError, parse_intent
-from collectors.inventory import Inventory, InventoryError, load_document, parse_inventory
+from collectors.intent import IntentError
+from collectors.inventory import Inventory, InventoryError, parse_inventory
+from collectors.policies import AnyIntent, read_intent_document
 
 DUMP_FILES = ("iptables-save", "ip6tables-save", "ipset-save", "nft.json", "conntrack.txt")
 FLOW_EXTENSIONS = ("log", "json", "jsonl")
@@ -83,7 +84,7 @@ class IntentFile:
     version: str
     path: str
     text: str
-    intent: Intent
+    intent: AnyIntent
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +210,7 @@ def _read_intents(root: Path) -> tuple[IntentFile, ...]:
             raise BundleError(relative, 0, f"intent version {version!r} is given twice")
         text = _text(path, relative)
         try:
-            data = load_document(text, relative)
-            intent = parse_intent(data, relative, version)
+            intent = read_intent_document(text, relative, version)
         except InventoryError as exc:  # YAML/JSON syntax, from the shared loader
             raise BundleError(relative, _line_of(exc.reason), exc.reason) from None
         except IntentError as exc:

@@ -139,6 +139,13 @@ class NetworkPolicyIntent:
         object.__setattr__(self, "segments", MappingProxyType(
             {f"{SEGMENT_PREFIX}{ns}": MappingProxyType({NAMESPACE_LABEL: ns}) for ns in names}))
 
+    # What a Segscope intent also answers, so that both kinds are listed alike: Kubernetes
+    # policies have no segment-to-segment allows, deny only where they select, and say nothing
+    # of when they were published (the upload or the bundle's first snapshot says it).
+    allows: ClassVar[tuple[()]] = ()
+    default: ClassVar[str] = "deny where selected"
+    published_at: ClassVar[None] = None
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind,
                 "segments": {k: dict(v) for k, v in self.segments.items()},

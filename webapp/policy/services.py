@@ -9,8 +9,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from collectors.intent import Intent, IntentError, parse_intent, with_published_at
-from collectors.inventory import InventoryError, load_document
+from collectors.intent import IntentError, with_published_at
+from collectors.inventory import InventoryError
+from collectors.netpol import NetworkPolicyIntent
+from collectors.policies import AnyIntent, read_intent_document
 from webapp.policy.models import IntentVersion
 from webapp.policy.models.intents import MAX_VERSION_LENGTH
 
@@ -40,21 +42,20 @@ def check_version(version: str) -> None:
                              "letters, digits, '.', '_' or '-', starting with a letter or digit")
 
 
-def read_intent(version: str, text: str) -> Intent:
-    """A Segscope intent document; raises IntentRejected naming the field that is wrong."""
+def read_intent(version: str, text: str) -> AnyIntent:
+    """A Segscope intent or Kubernetes NetworkPolicy document; raises IntentRejected naming
+    the field that is wrong."""
     check_version(version)
     try:
-        return parse_intent(load_document(text, version), version, version)
+        return read_intent_document(text, version, version)
     except InventoryError as exc:  # YAML or JSON syntax, from the shared loader
         raise IntentRejected(version, "", exc.reason) from None
     except IntentError as exc:
         raise IntentRejected(version, exc.path, exc.reason) from None
 
 
-def intent_of(row: IntentVersion) -> Intent:
+def intent_of(row: IntentVersion) -> AnyIntent:
     """What a stored version says."""
-    if row.kind != IntentVersion.Kind.SEGSCOPE:
-        raise NotImplementedError(f"intent kind {row.kind!r} cannot be read yet")
     return read_intent(row.version, row.text)
 
 
@@ -63,7 +64,7 @@ def sha256_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def store_intent(version: str, text: str, *, intent: Intent | None = None,
+def store_intent(version: str, text: str, *, intent: AnyIntent | None = None,
                  published_default: datetime | None = None,
                  now: datetime | None = None) -> tuple[IntentVersion, bool]:
     """Store a version of the intent once: (row, True) when it is new, (row, False) when the
@@ -75,7 +76,8 @@ def store_intent(version: str, text: str, *, intent: Intent | None = None,
     now = now or timezone.now()
     digest = sha256_of(text)
     defaults: dict[str, Any] = {
-        "kind": IntentVersion.Kind.SEGSCOPE, "text": text, "sha256": digest,
+        "kind": (IntentVersion.Kind.NETWORKPOLICY if isinstance(intent, NetworkPolicyIntent)
+                 else IntentVersion.Kind.SEGSCOPE), "text": text, "sha256": digest,
         "published_at": intent.published_at or published_default or now, "uploaded_at": now}
     # The unique version decides a race between two uploads: get_or_create retries the read.
     row, created = IntentVersion.objects.get_or_create(version=version, defaults=defaults)
@@ -85,8 +87,18 @@ def store_intent(version: str, text: str, *, intent: Intent | None = None,
     return row, created
 
 
+def exported_text(row: IntentVersion) -> str:
+    """A version as a bundle carries it: Segscope documents say when they were published;
+    Kubernetes objects have no place for it and go as uploaded."""
+    if row.kind == IntentVersion.Kind.NETWORKPOLICY:
+        return row.text
+    return with_published_at(row.text, row.published_at)
+
+
 def _exported(row: IntentVersion, text: str) -> bool:
     """Whether `text` is the stored version as an export writes it (published_at added)."""
+    if row.kind == IntentVersion.Kind.NETWORKPOLICY:
+        return False
     try:
         return with_published_at(row.text, row.published_at) == text
     except ValueError:

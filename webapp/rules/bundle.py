@@ -23,12 +23,12 @@ from collectors.bundle import (
     write_bundle,
 )
 from collectors.errors import ParseError
-from collectors.intent import format_moment, with_published_at
+from collectors.intent import format_moment
 from webapp.flows.models import FlowRecord
 from webapp.flows.services import ingest_flows
 from webapp.inventory.models import Host, Workload
 from webapp.inventory.services import ImportSummary, apply_inventory, running_at
-from webapp.policy.services import IntentRejected, published_by, store_intent
+from webapp.policy.services import IntentRejected, exported_text, published_by, store_intent
 from webapp.rules.dumps import TooManyRules, content_hash
 from webapp.rules.models import Snapshot
 from webapp.rules.services import SnapshotRejected, ingest_snapshot
@@ -180,7 +180,7 @@ def export_bundle(root: Path, at: datetime, *, history: bool = False) -> ExportS
     intents = {}
     for intent in published_by(at):
         try:
-            intents[intent.version] = with_published_at(intent.text, intent.published_at)
+            intents[intent.version] = exported_text(intent)
         except ValueError as exc:
             raise BundleError(f"intent/{intent.version}.yaml", 0, str(exc)) from None
     snapshots = list(_snapshots_at(at, history))

@@ -83,7 +83,7 @@ def test_it_refuses_the_same_version_with_other_text(oscar_client: Client) -> No
     (V3.replace("tcp/8000-8100", "tcp/99999"), "allow[0].ports[1]"),
     (V3.replace("to: ledger, ports: [udp/53]", "to: vault, ports: [udp/53]"), "allow[1].to"),
     (V3.replace("2026-11-26T05:00:00+01:00", "2026-11-26T05:00:00"), "published_at"),
-    ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n", "apiVersion"),
+    ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n", "metadata.name"),
 ])
 def test_a_bad_document_names_the_field_and_stores_nothing(oscar_client: Client, text: str,
                                                            path: str) -> None:
@@ -149,3 +149,29 @@ def test_the_schema_documents_every_answer_of_publishing(tmp_path: Path) -> None
     paths = yaml.safe_load(out.read_text())["paths"]
     assert {"/api/intents/", "/api/intents/{id}/"} <= set(paths)
     assert set(paths["/api/intents/"]["post"]["responses"]) == {"200", "201", "400", "409", "413"}
+
+
+NETPOL = (Path(__file__).resolve().parents[2] / "collectors" / "data" / "netpol"
+          / "docs-test-network-policy.json")
+
+
+def test_it_stores_kubernetes_network_policies_as_a_version(oscar_client: Client) -> None:
+    response = publish(oscar_client, "k8s-1", NETPOL.read_text())
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["kind"], body["allows"], body["default"]) == (
+        "networkpolicy", [], "deny where selected")
+    assert body["segments"] == {"ns/default": {"io.kubernetes.pod.namespace": "default"}}
+    listed = oscar_client.get("/api/intents/").json()
+    assert [v["kind"] for v in listed["results"]] == ["networkpolicy"]
+
+
+def test_a_bad_network_policy_names_its_field(oscar_client: Client) -> None:
+    text = NETPOL.read_text().replace('"protocol": "TCP"', '"protocol": "ICMP"', 1)
+
+    response = publish(oscar_client, "k8s-1", text)
+
+    assert response.status_code == 400
+    assert "protocol" in response.json()["error"]["path"]
+    assert not IntentVersion.objects.exists()

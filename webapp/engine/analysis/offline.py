@@ -49,10 +49,15 @@ class BundleAnalysis:
             return {"edges": segment_edges(self.graph, self.selectors)}
         return {"edges": workload_edges(self.graph)}
 
+    @property
+    def namespaces(self) -> dict[str, Any]:
+        """Namespace labels the inventory gives (for NetworkPolicy namespace selectors)."""
+        bundle = self.timeline.bundle
+        inventory = bundle.inventory if bundle is not None else None
+        return dict(getattr(inventory, "namespaces", None) or {})
+
     def drift_json(self) -> dict[str, Any]:
-        namespaces = getattr(self.timeline.bundle.inventory, "namespaces", None) \
-            if self.timeline.bundle is not None else None
-        intended = (intended_pairs(self.intent, self.fleet.workloads, namespaces)
+        intended = (intended_pairs(self.intent, self.fleet.workloads, self.namespaces)
                     if self.intent is not None else None)
         context = DriftContext(
             self.selectors, intended,
@@ -69,7 +74,7 @@ class BundleAnalysis:
             [(v.version, v.published_at, v.intent) for v in timeline.intents],
             timeline.workloads, timeline.host_names(),
             lambda host: [s.collected_at for s in timeline.snapshots.get(host, [])],
-            timeline.host_state)
+            timeline.host_state, self.namespaces)
         return reports_to_dict(compute_convergence(history))
 
     def cost_json(self) -> dict[str, Any]:
@@ -77,7 +82,7 @@ class BundleAnalysis:
         from webapp.engine.analysis.cost import activation, host_cost
 
         timeline = self.timeline
-        intended = (intended_pairs(self.intent, self.fleet.workloads)
+        intended = (intended_pairs(self.intent, self.fleet.workloads, self.namespaces)
                     if self.intent is not None else {})
         by_dst: dict[str, PortSet] = {}
         for (_, dst), ports in intended.items():

@@ -7,7 +7,7 @@ from functools import cached_property
 from django.db import models
 from django.utils import timezone
 
-from collectors.intent import Intent
+from collectors.policies import AnyIntent
 
 MAX_VERSION_LENGTH = 100
 
@@ -35,7 +35,7 @@ class IntentVersion(models.Model):
         return self.version
 
     @cached_property
-    def intent(self) -> Intent:
+    def intent(self) -> AnyIntent:
         """What the document says, parsed from the stored text."""
         from webapp.policy.services import intent_of
 
