@@ -5,7 +5,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from webapp.analysis.api.views import ExplainView
+from webapp.analysis.api.views import ConvergenceView, DriftView, ExplainView, GraphView
 from webapp.api.views import ApiRootView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
@@ -58,5 +58,8 @@ urlpatterns = [
     *flows_urls.urlpatterns,
     *inventory_urls.urlpatterns,
     path("explain/", ExplainView.as_view(), name="explain"),
+    path("graph/", GraphView.as_view(), name="graph"),
+    path("drift/", DriftView.as_view(), name="drift"),
+    path("convergence/", ConvergenceView.as_view(), name="convergence"),
     *router.urls,
 ]

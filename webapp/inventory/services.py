@@ -10,12 +10,16 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
+from django.dispatch import Signal
 from django.utils import timezone
 
 from collectors.inventory import HostEntry, Inventory, WorkloadEntry
 from webapp.inventory.models import Host, Segment, Workload
 
 _WORKLOAD_FIELDS = ("addresses", "attachment", "interface", "labels")
+
+# Sent after an import that started, stopped or changed workloads or hosts commits.
+membership_changed = Signal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,10 @@ def apply_inventory(inventory: Inventory, *, now: datetime | None = None,
     with transaction.atomic():
         hosts, hosts_created, hosts_updated = _apply_hosts(inventory)
         counts = _apply_workloads(inventory, hosts, now, started_default or now)
-    return ImportSummary(inventory.format, hosts_created, hosts_updated, *counts)
+        summary = ImportSummary(inventory.format, hosts_created, hosts_updated, *counts)
+        if summary.changed:
+            transaction.on_commit(lambda: membership_changed.send(ImportSummary, summary=summary))
+    return summary
 
 
 def _apply_hosts(inventory: Inventory) -> tuple[dict[str, Host], int, int]:

@@ -15,6 +15,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from webapp.analysis.tasks import request_analysis
 from webapp.bulk import insert_rows
 from webapp.inventory.models import Host
 from webapp.rules.dumps import (
@@ -151,22 +152,6 @@ def record_heartbeat(host: Host, sent_at: datetime, digest: str) -> bool:
         return True
     Host.objects.filter(pk=host.pk).update(last_seen_at=now)
     return False
-
-
-def mark_analysis_due(host_id: int) -> bool:
-    """Flag a host's analysis as due unless it already is; True when this call set the flag."""
-    return Host.objects.filter(pk=host_id, analysis_due_at__isnull=True).update(
-        analysis_due_at=timezone.now()) == 1
-
-
-def request_analysis(host_id: int) -> None:
-    """Ask a worker to analyse a host; with the broker down the dirty flag still stands."""
-    from webapp.rules.tasks import analyse_host_task
-
-    try:
-        analyse_host_task.delay(host_id)
-    except Exception:  # the snapshot is committed and analysis_due_at stays set to catch up
-        logger.exception("could not enqueue the analysis of host %s", host_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,6 @@ from webapp.inventory.models import Host
 from webapp.rules import dumps as rule_dumps
 from webapp.rules import services
 from webapp.rules.models import ParsedChain, ParsedRule, ParsedSet, RejectedUpload, Snapshot
-from webapp.rules.tasks import analyse_host_task
 
 pytestmark = pytest.mark.django_db
 
@@ -298,38 +296,6 @@ def test_analysis_is_requested_only_after_commit(
 
     assert [getattr(c, "__qualname__", "") for c in callbacks] == [
         "ingest_snapshot.<locals>.<lambda>"]
-
-
-@pytest.mark.skipif(analyse_host_task.app.conf.task_always_eager,
-                    reason="needs the Redis broker (REDIS_URL), as `make test` sets it")
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_takes_the_analysis_request_from_the_broker(
-        agent: AgentClient, node_01: Host) -> None:
-    from celery.contrib.testing.worker import start_worker
-
-    app = analyse_host_task.app
-    app.control.purge()  # requests other tests left in the queue
-    agent.send(SNAPSHOTS, snapshot_body())  # its commit sends the request to Redis
-    Host.objects.filter(pk=node_01.pk).update(analysis_due_at=None)  # only a worker sets it now
-
-    with start_worker(app, pool="solo", perform_ping_check=False):
-        deadline = time.monotonic() + 30
-        while Host.objects.get(pk=node_01.pk).analysis_due_at is None:
-            assert time.monotonic() < deadline, "no worker ran the analysis request"
-            time.sleep(0.05)  # paces the polling only
-
-
-def test_the_analysis_task_flags_the_host_once(node_01: Host) -> None:
-    first = analyse_host_task.apply(args=[node_01.pk]).get()
-    node_01.refresh_from_db()
-    flagged_at = node_01.analysis_due_at
-
-    second = analyse_host_task.apply(args=[node_01.pk]).get()
-
-    node_01.refresh_from_db()
-    assert (first, second) == (True, False)
-    assert flagged_at is not None
-    assert node_01.analysis_due_at == flagged_at
 
 
 def test_a_heartbeat_with_the_latest_hash_is_known_and_restamps(agent: AgentClient,

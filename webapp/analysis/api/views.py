@@ -1,15 +1,34 @@
-"""Explain a flow over REST."""
+"""Explain a flow, and the effective graph, drift and convergence over REST."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.analysis.api.serializers import ExplainRequestSerializer
+from webapp.analysis.api.serializers import (
+    DriftFindingSerializer,
+    DriftQuerySerializer,
+    ExplainRequestSerializer,
+    GenerationSerializer,
+    GraphEdgeSerializer,
+    GraphQuerySerializer,
+)
+from webapp.analysis.results import (
+    GraphQuery,
+    drift_findings,
+    generations,
+    graph_entries,
+    parse_port,
+)
 from webapp.analysis.services import NoSnapshot, explain_flow
+from webapp.api.pagination import entries_pagination
 from webapp.engine.packet import Packet
 from webapp.engine.values import ValueParseError
 from webapp.inventory.models import Host
@@ -39,3 +58,56 @@ class ExplainView(APIView):
         except (ValueParseError, ValueError) as exc:
             return Response({"detail": str(exc)}, status=400)
         return Response(result.to_dict())
+
+
+def _query(serializer_class: type[Any], request: Request) -> dict[str, Any]:
+    form = serializer_class(data=request.query_params)
+    form.is_valid(raise_exception=True)
+    return dict(form.validated_data)
+
+
+class GraphView(generics.ListAPIView):
+    """Effective edges: who can reach whom on which ports, with the deciding rules."""
+
+    serializer_class = GraphEdgeSerializer
+    pagination_class = entries_pagination("edges")
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        fields = _query(GraphQuerySerializer, self.request)
+        port = fields.pop("port", None)
+        try:
+            parsed = parse_port(port) if port is not None else None
+        except ValueError as exc:
+            raise ValidationError({"port": [str(exc)]}) from None
+        return graph_entries(GraphQuery(port=parsed, **fields))
+
+    @extend_schema(parameters=[GraphQuerySerializer])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class DriftView(generics.ListAPIView):
+    """Drift findings of the newest state: missing, excess, stale, shadowed, unused, foreign."""
+
+    serializer_class = DriftFindingSerializer
+    pagination_class = entries_pagination("findings")
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        return drift_findings(**_query(DriftQuerySerializer, self.request))
+
+    @extend_schema(parameters=[DriftQuerySerializer])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class ConvergenceView(generics.ListAPIView):
+    """Per generation, when each host reached its desired state."""
+
+    serializer_class = GenerationSerializer
+    pagination_class = entries_pagination("generations")
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        return generations()

@@ -1,0 +1,240 @@
+"""A host's partition of the analysis: the edges toward its workloads and the drift findings
+naming it, computed by the engine the offline CLI runs, stored atomically and only when what
+it was computed from changed. Dirty flags (Host.analysis_due_at) say which hosts are due."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from threading import Lock
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from webapp.analysis.models import AnalysisState, DriftFinding, GraphEdge
+from webapp.analysis.timeline import FleetInputs, fleet_inputs, load_database_timeline
+from webapp.engine.analysis.offline import BundleAnalysis
+from webapp.inventory.models import Host
+
+logger = logging.getLogger(__name__)
+
+# The newest fleet analyses by inputs hash: when the whole fleet is due, each host's task
+# reads its partition from one computation instead of computing the fleet again.
+_RESULTS: OrderedDict[str, FleetResult] = OrderedDict()
+_RESULTS_SIZE = 2
+_LOCK = Lock()
+STEPS = 4  # claimed, fleet computed, partition taken, stored
+
+
+@dataclass(frozen=True, slots=True)
+class FleetResult:
+    """The analysis of the newest state: workload edges and drift findings, as the CLI's JSON,
+    with where each workload lives."""
+
+    inputs: FleetInputs
+    edges: tuple[dict[str, Any], ...]
+    findings: tuple[dict[str, Any], ...]
+    hosts_of: dict[str, str]  # workload -> host
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutcome:
+    """What one analysis run did: `stored`, `unchanged` (same inputs), `not-due` (nothing to
+    claim) or `superseded` (a newer run of the host stores instead)."""
+
+    status: str
+    edges: int = 0
+    findings: int = 0
+    marked: tuple[int, ...] = ()  # other hosts whose partitions became due
+
+
+def mark_host_due(host_id: int) -> bool:
+    """Set a host's dirty flag unless it is set; True when this call set it."""
+    return Host.objects.filter(pk=host_id, analysis_due_at__isnull=True).update(
+        analysis_due_at=timezone.now()) == 1
+
+
+def mark_hosts_due(host_ids: Iterable[int] | None = None) -> int:
+    """Set the dirty flag of these hosts (None: every host) where it is not set yet."""
+    hosts = Host.objects.filter(analysis_due_at__isnull=True)
+    if host_ids is not None:
+        hosts = hosts.filter(pk__in=list(host_ids))
+    return hosts.update(analysis_due_at=timezone.now())
+
+
+def due_host_ids() -> list[int]:
+    """The hosts whose flag is set, longest waiting first."""
+    return list(Host.objects.filter(analysis_due_at__isnull=False).order_by(
+        "analysis_due_at", "id").values_list("id", flat=True))
+
+
+def claim_host(host_id: int) -> int | None:
+    """Clear a host's dirty flag if it is set and number the run; None when another run
+    claimed it first (or it was not due)."""
+    with transaction.atomic():
+        if Host.objects.filter(pk=host_id, analysis_due_at__isnull=False).update(
+                analysis_due_at=None) != 1:
+            return None
+        return _start_run(host_id)
+
+
+def _start_run(host_id: int) -> int:
+    now = timezone.now()
+    state, _ = AnalysisState.objects.get_or_create(host_id=host_id,
+                                                   defaults={"updated_at": now})
+    AnalysisState.objects.filter(pk=state.pk).update(
+        run=F("run") + 1, status=AnalysisState.Status.RUNNING, done=1, total=STEPS, error="",
+        updated_at=now)
+    return AnalysisState.objects.values_list("run", flat=True).get(pk=state.pk)
+
+
+def analyse_host(host_id: int, *, claimed: bool = False) -> AnalysisOutcome:
+    """Claim a due host and store its partition; `claimed` when this run owns the claim
+    already (a retry). Raises what the database or the engine raised, the flag set again."""
+    run = claim_host(host_id)
+    if run is None and claimed:
+        run = _start_run(host_id)
+    if run is None:
+        return AnalysisOutcome("not-due")
+    try:
+        return _analyse(host_id, run)
+    except Exception as exc:
+        _failed(host_id, run, exc)
+        raise
+
+
+def _analyse(host_id: int, run: int) -> AnalysisOutcome:
+    host = Host.objects.only("name").get(pk=host_id)
+    inputs = fleet_inputs()
+    stored = AnalysisState.objects.only("inputs_hash").get(host_id=host_id)
+    if stored.inputs_hash == inputs.digest:
+        _finish(host_id, run)
+        return AnalysisOutcome("unchanged")
+    result = fleet_result(inputs)
+    _progress(host_id, run, 2)
+    edges = [e for e in result.edges if result.hosts_of.get(e["dst"]) == host.name]
+    findings = [f for f in result.findings if f["host"] == host.name]
+    exchange, peers = _exchange(host.name, result)
+    _progress(host_id, run, 3)
+    with transaction.atomic():
+        state = AnalysisState.objects.select_for_update().get(host_id=host_id)
+        if state.run != run:
+            return AnalysisOutcome("superseded")
+        earlier_peers = set(GraphEdge.objects.filter(src_host=host.name).exclude(
+            host_id=host_id).values_list("host_id", flat=True))
+        _store(host, result, edges, findings)
+        marked: tuple[int, ...] = ()
+        if exchange != state.exchange_hash:
+            names = peers - {host.name}
+            others = set(Host.objects.filter(name__in=names).values_list("id", flat=True))
+            marked = tuple(sorted((others | earlier_peers) - {host_id}))
+        AnalysisState.objects.filter(pk=state.pk).update(
+            inputs_hash=inputs.digest, exchange_hash=exchange,
+            status=AnalysisState.Status.DONE, done=STEPS, total=STEPS,
+            updated_at=timezone.now())
+        if marked:
+            mark_hosts_due(marked)
+    return AnalysisOutcome("stored", len(edges), len(findings), marked)
+
+
+def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
+    """The engine's graph and drift of the newest state, computed once per inputs."""
+    inputs = inputs or fleet_inputs()
+    with _LOCK:
+        found = _RESULTS.get(inputs.digest)
+    if found is not None:
+        return found
+    analysis = BundleAnalysis(load_database_timeline())
+    result = FleetResult(inputs, tuple(analysis.graph_json("workload")["edges"]),
+                         tuple(analysis.drift_json()["findings"]),
+                         {w.name: w.host for w in analysis.fleet.workloads})
+    with _LOCK:
+        _RESULTS[inputs.digest] = result
+        while len(_RESULTS) > _RESULTS_SIZE:
+            _RESULTS.popitem(last=False)
+    return result
+
+
+def _exchange(host: str, result: FleetResult) -> tuple[str, set[str]]:
+    """What the host's workloads exchange with other hosts' workloads, as a hash, and the
+    hosts at the other end."""
+    where = result.hosts_of
+    crossing = []
+    peers = set()
+    for edge in result.edges:
+        src_host, dst_host = where.get(edge["src"]), where.get(edge["dst"])
+        if (src_host == host) != (dst_host == host):
+            crossing.append([edge["src"], edge["dst"], edge["allowed"]])
+            peers.add(dst_host if src_host == host else src_host)
+    digest = hashlib.sha256(json.dumps(crossing, sort_keys=True).encode()).hexdigest()
+    return digest, {p for p in peers if p is not None}
+
+
+def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],
+           findings: list[dict[str, Any]]) -> None:
+    now = timezone.now()
+    inputs = result.inputs
+    version = inputs.intent_version or ""
+    where = result.hosts_of
+    GraphEdge.objects.filter(host=host).delete()
+    DriftFinding.objects.filter(host=host).delete()
+    GraphEdge.objects.bulk_create([
+        GraphEdge(host=host, src=e["src"], dst=e["dst"], src_host=where.get(e["src"], ""),
+                  allowed=e["allowed"], evidence=e["evidence"],
+                  snapshots=_snapshots_of(inputs, [host.name, where.get(e["src"])],
+                                          e["evidence"]),
+                  intent_version=version, computed_at=now) for e in edges], batch_size=1000)
+    positions: dict[str, int] = {}
+    rows = []
+    for finding in findings:
+        kind = finding["kind"]
+        positions[kind] = positions.get(kind, 0) + 1
+        rows.append(DriftFinding(
+            kind=kind, kind_rank=DriftFinding.rank(kind), host=host, host_name=host.name,
+            position=positions[kind], rule=finding["rule"], set_name=finding["set"],
+            address=finding["address"], src_segment=finding["src_segment"],
+            dst_segment=finding["dst_segment"], workloads=finding["workloads"],
+            ports=finding["ports"], since=_moment(finding["since"]),
+            note=finding.get("note") or "", snapshot_hash=inputs.snapshots.get(host.name, ""),
+            intent_version=version, computed_at=now))
+    DriftFinding.objects.bulk_create(rows, batch_size=1000)
+
+
+def _snapshots_of(inputs: FleetInputs, hosts: Iterable[str | None],
+                  evidence: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """The snapshot each host that decided an edge was read from."""
+    names = {*(h for h in hosts if h), *(e["host"] for e in evidence)}
+    return {name: inputs.snapshots[name] for name in sorted(names) if name in inputs.snapshots}
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _progress(host_id: int, run: int, done: int) -> None:
+    AnalysisState.objects.filter(host_id=host_id, run=run).update(
+        done=done, updated_at=timezone.now())
+
+
+def _finish(host_id: int, run: int) -> None:
+    AnalysisState.objects.filter(host_id=host_id, run=run).update(
+        status=AnalysisState.Status.DONE, done=STEPS, total=STEPS, updated_at=timezone.now())
+
+
+def _failed(host_id: int, run: int, exc: Exception) -> None:
+    """Record the failure and set the flag again, so that a retry or the sweep catches up."""
+    try:
+        AnalysisState.objects.filter(host_id=host_id, run=run).update(
+            status=AnalysisState.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+            updated_at=timezone.now())
+        mark_host_due(host_id)
+    except Exception:  # the database itself is what failed; the retry claims without a flag
+        logger.exception("could not record the failed analysis of host %s", host_id)
+

@@ -1,0 +1,77 @@
+"""Background analysis: each host's partition when it is due, the sweep that catches up on
+flags the broker never delivered, and convergence after analyses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError, transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from webapp.analysis.convergence import compute_convergence
+from webapp.analysis.partitions import analyse_host, due_host_ids, mark_hosts_due
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, RedisConnectionError)
+RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 300,
+         "retry_jitter": True, "max_retries": 8}
+
+
+@shared_task(bind=True, ignore_result=True, **RETRY)
+def analyse_host_task(self: Any, host_id: int) -> str:
+    """Claim a host's dirty flag and store its partition; a no-op when nothing changed."""
+    outcome = analyse_host(host_id, claimed=self.request.retries > 0)
+    logger.info("analysis of host %s: %s (%s edges, %s findings)", host_id, outcome.status,
+                outcome.edges, outcome.findings)
+    for other in outcome.marked:
+        request_analysis(other)
+    if outcome.status == "stored":
+        request_convergence()
+    return outcome.status
+
+
+@shared_task(ignore_result=True, **RETRY)
+def sweep_due_analyses_task() -> int:
+    """Ask for the analysis of every host whose flag is still set."""
+    hosts = due_host_ids()
+    for host_id in hosts:
+        analyse_host_task.delay(host_id)
+    return len(hosts)
+
+
+@shared_task(ignore_result=True, **RETRY)
+def compute_convergence_task() -> bool:
+    """Recompute every generation's convergence when the stored history changed."""
+    return compute_convergence()
+
+
+def request_analysis(host_id: int) -> None:
+    """Ask a worker to analyse a host; with the broker down the dirty flag still stands."""
+    try:
+        analyse_host_task.delay(host_id)
+    except Exception:  # the flag is committed: the sweep catches up when the broker is back
+        logger.exception("could not enqueue the analysis of host %s", host_id)
+
+
+def request_convergence() -> None:
+    try:
+        compute_convergence_task.delay()
+    except Exception:  # the next analysis or sweep asks again
+        logger.exception("could not enqueue the convergence computation")
+
+
+def request_fleet_analysis() -> None:
+    """Flag every host (an intent version or a membership change touches them all) and, once
+    the transaction commits, ask for their analyses."""
+    mark_hosts_due()
+    transaction.on_commit(_sweep_now)
+
+
+def _sweep_now() -> None:
+    try:
+        sweep_due_analyses_task.delay()
+    except Exception:  # the flags are committed: the beat's sweep catches up
+        logger.exception("could not enqueue the sweep of due analyses")

@@ -1,0 +1,196 @@
+"""The engine's Timeline read from the database, so that the server runs the engine the offline
+CLI runs: hosts, every snapshot in time order, every workload (stopped ones too) and every
+intent version, with compiled host states cached by snapshot content in the worker process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from threading import Lock
+from types import MappingProxyType
+from typing import Any
+
+from collectors.bundle import SnapshotFiles
+from collectors.netpol.parse import parse_network_policies
+from webapp.engine.analysis.fleet import HostState, Workload, load_host_state
+from webapp.engine.analysis.timeline import IntentVersion, Timeline
+from webapp.inventory.models import Host
+from webapp.inventory.models import Workload as WorkloadRow
+from webapp.policy.models import IntentVersion as IntentRow
+from webapp.policy.services import intent_of
+from webapp.rules.models import Snapshot
+
+# Compiled host states by what they were compiled from: compiling dominates an analysis, and a
+# fleet's snapshots repeat their content (counters aside) from one analysis to the next.
+_STATES: OrderedDict[tuple[Any, ...], HostState] = OrderedDict()
+_STATES_SIZE = 256
+_LOCK = Lock()
+
+
+class StoredDumps(Mapping[str, str]):
+    """A snapshot's dumps, read from the database the first time something looks at them."""
+
+    def __init__(self, snapshot_id: int) -> None:
+        self.snapshot_id = snapshot_id
+        self._dumps: dict[str, str] | None = None
+
+    def _loaded(self) -> dict[str, str]:
+        if self._dumps is None:
+            self._dumps = dict(Snapshot.objects.values_list("dumps", flat=True).get(
+                pk=self.snapshot_id))
+        return self._dumps
+
+    def __getitem__(self, name: str) -> str:
+        return self._loaded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot(SnapshotFiles):
+    """A snapshot as the engine reads it, with the content hash ingest gave it."""
+
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HostEntry:
+    """A host as the timeline names it: addresses and labels."""
+
+    name: str
+    addresses: tuple[str, ...]
+    labels: Mapping[str, str]
+
+
+class DatabaseTimeline(Timeline):
+    """A Timeline whose host states come from the process-wide cache by content hash."""
+
+    def host_state(self, host: str, position: int | None) -> HostState:
+        if position is None:
+            return super().host_state(host, position)
+        key = (host, position)
+        state = self._states.get(key)
+        if state is not None:
+            return state
+        entry = self.host_entries.get(host)
+        addresses = tuple(entry.addresses) if entry is not None else ()
+        labels = dict(entry.labels) if entry is not None else {}
+        snapshot = self.snapshots[host][position]
+        local = [w for w in self.workloads if w.host == host]
+        digest = getattr(snapshot, "content_hash", "")
+        # What load_host_state reads besides the dumps: the host's own addresses and those of
+        # its host-attached workloads (local delivery), and its labels (the uplink).
+        cache_key = (digest, host, addresses, tuple(sorted(labels.items())),
+                     tuple(sorted(a for w in local if w.attachment == "host"
+                                  for a in w.addresses)))
+        with _LOCK:
+            cached = _STATES.get(cache_key) if digest else None
+            if cached is not None:
+                _STATES.move_to_end(cache_key)
+        if cached is None:
+            cached = load_host_state(host, snapshot.dumps, snapshot.collected_at, addresses,
+                                     local, labels, digest or None)
+            if digest:
+                with _LOCK:
+                    _STATES[cache_key] = cached
+                    while len(_STATES) > _STATES_SIZE:
+                        _STATES.popitem(last=False)
+        # The same content collected at another time is the same rules, stamped then.
+        state = replace(cached, collected_at=snapshot.collected_at)
+        self._states[key] = state
+        return state
+
+
+def clear_state_cache() -> None:
+    """Forget the compiled host states (tests measure compiling)."""
+    with _LOCK:
+        _STATES.clear()
+
+
+def engine_workload(row: WorkloadRow, host_name: str) -> Workload:
+    """A stored workload as the engine sees it."""
+    return Workload(row.name, host_name, tuple(row.addresses), row.attachment,
+                    row.interface or "", MappingProxyType(dict(row.labels)), row.started_at,
+                    row.stopped_at)
+
+
+def parsed_intent(row: IntentRow) -> Any:
+    """What a stored intent version says, read as its kind is read."""
+    if row.kind == IntentRow.Kind.NETWORKPOLICY:
+        return parse_network_policies(row.text, row.version, row.version)
+    return intent_of(row)
+
+
+def load_database_timeline() -> DatabaseTimeline:
+    """Everything stored, in time order; dumps are read only when a state is compiled."""
+    hosts = {h.pk: h for h in Host.objects.only("name", "addresses", "labels")}
+    entries = {h.name: HostEntry(h.name, tuple(h.addresses), MappingProxyType(dict(h.labels)))
+               for h in hosts.values()}
+    snapshots: dict[str, list[SnapshotFiles]] = {}
+    rows = Snapshot.objects.order_by("host_id", "collected_at", "id").values_list(
+        "id", "host_id", "collected_at", "content_hash")
+    times = []
+    for snapshot_id, host_id, collected_at, digest in rows:
+        name = hosts[host_id].name
+        snapshots.setdefault(name, []).append(
+            StoredSnapshot(name, collected_at, StoredDumps(snapshot_id), digest))
+        times.append(collected_at)
+    workloads = tuple(engine_workload(w, hosts[w.host_id].name) for w in
+                      WorkloadRow.objects.order_by("host_id", "name", "started_at", "id"))
+    intents = sorted((IntentVersion(row.version, row.published_at, parsed_intent(row), row.text)
+                      for row in IntentRow.objects.all()),
+                     key=lambda v: (v.published_at, v.version))
+    return DatabaseTimeline(entries, snapshots, workloads, tuple(intents),
+                            min(times, default=None), max(times, default=None))
+
+
+@dataclass(frozen=True, slots=True)
+class FleetInputs:
+    """What an analysis of the newest state reads, summed up: each host's newest snapshot,
+    the newest intent version and the workloads; equal inputs give equal results."""
+
+    snapshots: Mapping[str, str]  # host -> content hash of its newest snapshot
+    intent_version: str | None
+    intent_sha256: str | None
+    membership: str  # SHA-256 over every workload's identity, place, labels and lifetime
+
+    @property
+    def digest(self) -> str:
+        return _sha256({"snapshots": dict(sorted(self.snapshots.items())),
+                        "intent": [self.intent_version, self.intent_sha256],
+                        "membership": self.membership})
+
+
+def fleet_inputs() -> FleetInputs:
+    """The inputs of an analysis of the newest state, read with a few small queries."""
+    names = dict(Host.objects.values_list("id", "name"))
+    latest: dict[str, str] = {}
+    for host_id, digest in Snapshot.objects.order_by("host_id", "-collected_at", "-id").values_list(
+            "host_id", "content_hash"):
+        latest.setdefault(names[host_id], digest)
+    intent = IntentRow.objects.order_by("-published_at", "-version").only(
+        "version", "sha256").first()
+    workloads = WorkloadRow.objects.order_by("id").values_list(
+        "id", "host_id", "name", "addresses", "attachment", "interface", "labels",
+        "started_at", "stopped_at")
+    membership = _sha256([[*row[:7], _moment(row[7]), _moment(row[8])] for row in workloads]
+                         + [[h.name, h.addresses, h.labels] for h in Host.objects.order_by("id")])
+    return FleetInputs(latest, intent.version if intent else None,
+                       intent.sha256 if intent else None, membership)
+
+
+def _moment(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+                          ).hexdigest()
