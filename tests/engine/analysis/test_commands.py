@@ -70,6 +70,11 @@ def test_convergence_reports_each_generation(capsys: pytest.CaptureFixture[str])
         {"host": "node-03", "converged_at": None, "seconds": None}]
     assert (second["p50"], second["p95"], second["max"]) == (4.0, 4.0, 4.0)
     assert second["stragglers"] == ["node-03"]
+    # The straggler dropped what v2 allows while it had not converged (its ulogd2 log).
+    assert [(d["host"], d["workloads"], d["proto"], d["dport"]) for d in
+            second["drops_while_converging"]] == [
+        ("node-03", ["web-889a", "cache-db77"], "tcp", 6379)]
+    assert generations[0]["drops_while_converging"] == []
 
 
 def test_cost_reports_each_snapshot_and_the_fleet(capsys: pytest.CaptureFixture[str]) -> None:

@@ -269,11 +269,13 @@ class _HostCheck:
         return True
 
 
-def compute_convergence(history: History,
-                        drops: Callable[[str, datetime, datetime | None],
-                                        list[Mapping[str, Any]]] | None = None
+DropCounter = Callable[[str, "Generation", datetime | None], list[Mapping[str, Any]]]
+
+
+def compute_convergence(history: History, drops: DropCounter | None = None
                         ) -> list[GenerationReport]:
-    """Every generation's convergence report."""
+    """Every generation's convergence report; `drops(host, generation, converged_at)` lists
+    what a listed host dropped that the generation allows, while it had not converged."""
     gens = generations(history)
     checks = {host: _HostCheck(history, host) for host in history.hosts}
     reports = []
@@ -304,7 +306,7 @@ def compute_convergence(history: History,
             seconds = (converged_at - opened).total_seconds() if converged_at else None
             rows.append(HostConvergence(host, converged_at, seconds))
             if drops is not None:
-                dropped.extend(drops(host, opened, converged_at))
+                dropped.extend(drops(host, generation, converged_at))
         reports.append(GenerationReport(generation.number, generation.opening.cause,
                                         generation.intent, opened, tuple(rows),
                                         tuple(dropped)))

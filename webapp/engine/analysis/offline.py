@@ -16,6 +16,7 @@ from webapp.engine.analysis.drift import (
     control_plane_rules,
     rule_body,
 )
+from webapp.engine.analysis.drops import DropLedger
 from webapp.engine.analysis.edges import segment_edges, workload_edges
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
 from webapp.engine.analysis.intended import intended_pairs, segment_selectors
@@ -75,7 +76,22 @@ class BundleAnalysis:
             timeline.workloads, timeline.host_names(),
             lambda host: [s.collected_at for s in timeline.snapshots.get(host, [])],
             timeline.host_state, self.namespaces)
-        return reports_to_dict(compute_convergence(history))
+        return reports_to_dict(compute_convergence(history, DropLedger(self.flow_records())))
+
+    def flow_records(self) -> dict[str, list[Any]]:
+        """The bundle's flow records by observing host; unreadable lines are left out (the
+        ingest reports them)."""
+        from collectors.flowlogs import UnknownFormatError, parse_any
+
+        out: dict[str, list[Any]] = {}
+        bundle = self.timeline.bundle
+        for flow in bundle.flows if bundle is not None else ():
+            try:
+                result = parse_any(flow.text, flow.path)
+            except UnknownFormatError:
+                continue
+            out.setdefault(flow.host, []).extend(result.records)
+        return out
 
     def cost_json(self) -> dict[str, Any]:
         """Per host over time, fleet-wide totals over time, traversal now, activation rate."""
