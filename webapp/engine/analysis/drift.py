@@ -262,9 +262,12 @@ def _stale(fleet: Fleet, context: DriftContext) -> Iterator[Finding]:
                 if not previous and not any(ip in net for net in spaces if
                                             net.version == ip.version):
                     continue  # an address outside the fleet: not Segscope's to judge
+                # A stopped workload's address is stale from its stop on, not from the
+                # host's rules: until then its owner was live (as owner.started_at below).
+                gone = _later(since, *(w.stopped_at for w in previous))
                 yield Finding("stale", host, rule, set_name, address,
                               _segment(context, previous[-1] if previous else None), None,
-                              tuple(w.name for w in previous), (), since,
+                              tuple(w.name for w in previous), (), gone,
                               "no live workload owns this address")
                 continue
             reason = _reused(context, owner, previous, members, owners, address)
