@@ -5,18 +5,21 @@ The story: 3 hosts x 4 workloads run intent v1 (payments -> ledger tcp/5432, web
 tcp/8080); traffic; every host is collected as the agent collects it. Then v2 adds web -> cache
 tcp/6379 and is rolled out host by host, but node-03 fails to apply it and keeps v1: traffic
 again, so that web's connection to node-03's cache is dropped by a straggler; every host is
-collected again. The bundle holds both intents, two snapshots per host and each host's NFLOG
-drops as ulogd2 JSON.
+collected again. The bundle holds both intents, each with the `published_at` its roll-out began
+at (v1: when the workloads started), two snapshots per host and each host's NFLOG drops as
+ulogd2 JSON.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collectors.agent.protocol import iso_time
 from collectors.bundle import FlowFile, SnapshotFiles, inventory_yaml, write_bundle
 from collectors.lab import fleet
 from collectors.lab.netns import LabError
@@ -60,6 +63,13 @@ class RecordSummary:
                 f"{STRAGGLER}), {self.drop_lines} logged drops, {self.size // 1024} KiB")
 
 
+def published(text: str, at: str) -> str:
+    """An intent's text with a top-level `published_at` (ISO 8601 UTC, e.g. from iso_time): when
+    its roll-out began, so that convergence counts from then and not from the bundle's earliest
+    snapshot."""
+    return f"published_at: {at}\n{text}"
+
+
 def _snapshot(lab: FleetLab, host: str) -> SnapshotFiles:
     collection = lab.collect(host)
     at = datetime.fromtimestamp(int(collection.collected_at), UTC)
@@ -91,6 +101,9 @@ def _story(lab: FleetLab, directory: Path, intents: dict[str, Path], timeout: fl
     hosts = [h.name for h in lab.hosts()]
     first = lab.traffic(1, timeout=timeout, report=lambda line: report(f"v1 {line}"))
     snapshots = [_snapshot(lab, host) for host in hosts]
+    # Whole seconds, as the snapshot folders are named: a roll-out never seems to begin after a
+    # snapshot taken in it.
+    published_at = {"v1": lab.plan.workloads[0].started_at, "v2": iso_time(time.time())}
     lab.apply(intents["v2"], delay=ROLL_OUT_DELAY, failing=[STRAGGLER], report=report)
     second = lab.traffic(1, timeout=timeout, report=lambda line: report(f"v2 {line}"))
     later = [_snapshot(lab, host) for host in hosts]
@@ -110,7 +123,8 @@ def _story(lab: FleetLab, directory: Path, intents: dict[str, Path], timeout: fl
         flows.append(FlowFile(host, "ulogd2", text, "json"))
     files = write_bundle(
         directory, inventory_text=inventory_yaml(fleet.inventory_document(lab.plan)),
-        intents={v: p.read_text() for v, p in intents.items()}, snapshots=snapshots,
+        intents={v: published(p.read_text(), published_at[v]) for v, p in intents.items()},
+        snapshots=snapshots,
         flows=flows)
     size = sum((directory / f).stat().st_size for f in files)
     return RecordSummary(directory, len(snapshots), len(connections),
