@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.analysis.models import GenerationHost, GenerationResult
-from webapp.analysis.timeline import load_database_timeline
-from webapp.engine.analysis.offline import BundleAnalysis
+from webapp.analysis.timeline import DatabaseAnalysis, load_database_timeline
+from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
 from webapp.policy.models import IntentVersion
@@ -21,7 +21,8 @@ from webapp.rules.models import Snapshot
 
 
 def history_hash() -> str:
-    """SHA-256 over what convergence reads: every snapshot, intent version and workload."""
+    """SHA-256 over what convergence reads: every snapshot, intent version, workload, host
+    and dropped flow bucket."""
     digest = hashlib.sha256()
     for rows in (
             Snapshot.objects.order_by("id").values_list("id", "host_id", "content_hash",
@@ -31,7 +32,10 @@ def history_hash() -> str:
             WorkloadRow.objects.order_by("id").values_list(
                 "id", "host_id", "name", "addresses", "attachment", "interface", "labels",
                 "started_at", "stopped_at"),
-            Host.objects.order_by("id").values_list("id", "name", "addresses", "labels")):
+            Host.objects.order_by("id").values_list("id", "name", "addresses", "labels"),
+            # Drops while converging: flow buckets are written once, so their ids tell.
+            FlowRecord.objects.filter(verdict__in=("DROP", "REJECT")).order_by("id")
+            .values_list("id")):
         for row in rows:
             digest.update(json.dumps(row, default=str, sort_keys=True).encode() + b"\n")
         digest.update(b"\0")
@@ -45,7 +49,7 @@ def compute_convergence() -> bool:
     stored = GenerationResult.objects.values_list("inputs_hash", flat=True).first()
     if stored == inputs or (stored is None and not IntentVersion.objects.exists()):
         return False
-    report = BundleAnalysis(load_database_timeline()).convergence_json()
+    report = DatabaseAnalysis(load_database_timeline()).convergence_json()
     _store(report["generations"], inputs)
     return True
 

@@ -15,9 +15,12 @@ from types import MappingProxyType
 from typing import Any
 
 from collectors.bundle import SnapshotFiles
+from collectors.flowlogs import FlowRecord
 from collectors.netpol.parse import parse_network_policies
 from webapp.engine.analysis.fleet import HostState, Workload, load_host_state
+from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.engine.analysis.timeline import IntentVersion, Timeline
+from webapp.flows.models import FlowRecord as FlowRow
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
 from webapp.policy.models import IntentVersion as IntentRow
@@ -194,3 +197,19 @@ def _moment(at: datetime | None) -> str | None:
 def _sha256(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
                           ).hexdigest()
+
+
+class DatabaseAnalysis(BundleAnalysis):
+    """BundleAnalysis of the stored fleet: flow records come from the database, where they are
+    kept in one-minute buckets (a bucket stands for its records, stamped at its start)."""
+
+    def flow_records(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        rows = FlowRow.objects.filter(verdict__in=("DROP", "REJECT")).select_related(
+            "host").order_by("host_id", "bucket_start", "id")
+        for row in rows.iterator(chunk_size=5000):
+            out.setdefault(row.host.name, []).append(FlowRecord(
+                row.bucket_start, row.bucket_end, row.src, row.dst, row.proto, None, row.dport,
+                row.icmp_type, row.icmp_code, row.packets, row.bytes, row.verdict, None,
+                row.observer or None, row.rule_ref, row.source_format))
+        return out

@@ -18,6 +18,10 @@ def _get(client: Client, path: str, **params: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
+def _without_drops(generations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in g.items() if k != "drops_while_converging"} for g in generations]
+
+
 def test_it_answers_as_the_offline_cli_on_the_demo_bundle(demo: Path,
                                                           client_logged_in: Client) -> None:
     sweep_due_analyses_task.apply()
@@ -32,7 +36,10 @@ def test_it_answers_as_the_offline_cli_on_the_demo_bundle(demo: Path,
     assert workload["edges"] == offline.graph_json("workload")["edges"]
     assert segment["edges"] == offline.graph_json("segment")["edges"]
     assert drift["findings"] == offline.drift_json()["findings"]
-    assert convergence["generations"] == offline.convergence_json()["generations"]
+    # Drops while converging are counted from flow records: the server keeps them in one-minute
+    # buckets, the bundle record by record, so only the generations' convergence is compared.
+    assert _without_drops(convergence["generations"]) == _without_drops(
+        offline.convergence_json()["generations"])
     assert workload["edges"] and drift["findings"] and convergence["generations"]
 
 

@@ -1,0 +1,123 @@
+"""Analysis tasks: claims of the dirty flag, idempotency, progress, and who becomes due."""
+
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError
+from pytest_django import DjangoCaptureOnCommitCallbacks
+
+from collectors.inventory import parse_inventory
+from webapp.analysis import partitions
+from webapp.analysis.models import AnalysisState, DriftFinding, GenerationResult, GraphEdge
+from webapp.analysis.partitions import claim_host, mark_hosts_due
+from webapp.analysis.tasks import (
+    analyse_host_task,
+    compute_convergence_task,
+    sweep_due_analyses_task,
+)
+from webapp.inventory.models import Host
+from webapp.inventory.services import apply_inventory
+
+pytestmark = pytest.mark.django_db
+
+
+def _node(name: str) -> Host:
+    return Host.objects.get(name=name)
+
+
+def test_it_stores_a_host_partition_once_when_run_twice(demo: Path) -> None:
+    node_02 = _node("node-02")
+
+    first = analyse_host_task.apply(args=[node_02.pk]).get()
+    edges = list(GraphEdge.objects.filter(host=node_02).values_list("id", flat=True))
+    mark_hosts_due([node_02.pk])
+    second = analyse_host_task.apply(args=[node_02.pk]).get()
+
+    assert (first, second) == ("stored", "unchanged")
+    assert edges and list(GraphEdge.objects.filter(host=node_02).values_list(
+        "id", flat=True)) == edges
+    state = AnalysisState.objects.get(host=node_02)
+    assert (state.status, state.done, state.total) == ("done", 4, 4)
+    assert _node("node-02").analysis_due_at is None
+
+
+def test_it_does_nothing_for_a_host_that_is_not_due(demo: Path) -> None:
+    node_01 = _node("node-01")
+    Host.objects.filter(pk=node_01.pk).update(analysis_due_at=None)
+
+    assert analyse_host_task.apply(args=[node_01.pk]).get() == "not-due"
+    assert not GraphEdge.objects.filter(host=node_01).exists()
+
+
+def test_only_one_claim_of_a_flag_wins(demo: Path) -> None:
+    node_01 = _node("node-01")
+
+    first, second = claim_host(node_01.pk), claim_host(node_01.pk)
+
+    assert first is not None and second is None
+
+
+def test_a_partition_holds_the_edges_into_its_host_and_the_findings_naming_it(
+        demo: Path) -> None:
+    sweep_due_analyses_task.apply()
+
+    for host in Host.objects.all():
+        names = set(host.workloads.values_list("name", flat=True))
+        assert set(GraphEdge.objects.filter(host=host).values_list("dst", flat=True)) <= names
+        assert set(DriftFinding.objects.filter(host=host).values_list(
+            "host_name", flat=True)) <= {host.name}
+        assert all(host.name in e.snapshots for e in GraphEdge.objects.filter(host=host))
+
+
+def test_a_failed_analysis_sets_the_flag_again(demo: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    node_03 = _node("node-03")
+
+    def broken(*args: object) -> None:
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(partitions, "fleet_result", broken)
+    monkeypatch.setattr(analyse_host_task, "max_retries", 0)
+    with pytest.raises(OperationalError):
+        analyse_host_task.apply(args=[node_03.pk]).get()
+
+    assert _node("node-03").analysis_due_at is not None
+    assert AnalysisState.objects.get(host=node_03).status == "failed"
+
+
+def test_a_new_intent_version_marks_the_fleet_due(demo: Path) -> None:
+    from webapp.policy.services import store_intent
+
+    sweep_due_analyses_task.apply()
+    Host.objects.update(analysis_due_at=None)  # what the sweep's analyses leave
+
+    store_intent("v3", (demo / "intent" / "v1.yaml").read_text().replace(
+        "published_at: 2026-11-26T04:59:27Z\n", ""))
+
+    assert not Host.objects.filter(analysis_due_at__isnull=True).exists()
+
+
+def test_a_stopped_workload_has_the_fleet_analysed_again_once_the_import_commits(
+        demo: Path, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks) -> None:
+    sweep_due_analyses_task.apply()
+    Host.objects.update(analysis_due_at=None)
+    text = (demo / "inventory.yaml").read_text()
+    stopped = "\n".join(line for line in text.splitlines() if "cache-6467" not in line)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        apply_inventory(parse_inventory(stopped, "inventory.yaml"))
+
+    assert len(callbacks) == 2  # the signal, then the sweep it asked for (inline here)
+    assert GraphEdge.objects.exists()
+    assert not GraphEdge.objects.filter(src="cache-6467").exists()
+    assert not GraphEdge.objects.filter(dst="cache-6467").exists()
+
+
+def test_convergence_is_stored_once_per_history(demo: Path) -> None:
+    first = compute_convergence_task.apply().get()
+    ids = list(GenerationResult.objects.values_list("id", flat=True))
+
+    second = compute_convergence_task.apply().get()
+
+    assert (first, second) == (True, False)
+    assert ids and list(GenerationResult.objects.values_list("id", flat=True)) == ids
