@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from functools import lru_cache
 from types import MappingProxyType
 
 from collectors.ipset.names import (
@@ -76,6 +77,14 @@ def split_outside_brackets(text: str, sep: str, maxsplit: int = -1) -> list[tupl
     return pieces
 
 
+# Fleets repeat the same members on many hosts (a segment's set on every host it reaches):
+# one immutable element per text keeps a thousand hosts' dumps from holding a thousand copies.
+@lru_cache(maxsize=1 << 18)
+def _plain_ipv4_element(text: str) -> tuple[ipaddress.IPv4Network] | None:
+    network = _plain_ipv4_network(text)
+    return (network,) if network is not None else None
+
+
 def _plain_ipv4_network(text: str) -> ipaddress.IPv4Network | None:
     """`a.b.c.d` or `a.b.c.d/p` in canonical form, without the general parser's checks."""
     address, _, prefix = text.partition("/")
@@ -141,9 +150,9 @@ class ElementReader:
         if kinds == ("set",):
             return (text,)
         if len(kinds) == 1 and builder.family == "inet" and not builder.infer_family:
-            fast = _plain_ipv4_network(text)
+            fast = _plain_ipv4_element(text)
             if fast is not None:
-                return (fast,)
+                return fast
         parts = split_outside_brackets(text, ",", len(kinds) - 1)
         if builder.set_type == "bitmap:ip,mac" and len(parts) == 1:
             parts.append(("", -1))

@@ -111,7 +111,9 @@ def iptables_rule_atoms(rule: Rule) -> RuleAtoms:
 def _value_atom(value: object) -> tuple[int, int, int] | None:
     if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
         family = value.version
-        return family, int(value.network_address), int(value.broadcast_address)
+        first = int(value.network_address)
+        # broadcast_address is a slow cached property; the prefix length says the same.
+        return family, first, first | ((1 << (value.max_prefixlen - value.prefixlen)) - 1)
     if isinstance(value, AddressRange):
         return value.first.version, int(value.first), int(value.last)
     return None

@@ -69,7 +69,6 @@ class HostState:
     rules: HostRules | None = None
     collected_at: datetime | None = None
     snapshot_hash: str | None = None
-    dumps: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uplink(self) -> str:
@@ -119,5 +118,6 @@ def load_host_state(name: str, dumps: Mapping[str, str], collected_at: datetime 
                           nft_json=dumps.get("nft.json") or None,
                           names=tuple(f"hosts/{name}/{n}" for n in DUMP_NAMES),
                           local_addresses=frozenset(local) or None)
+    # The dump texts are not kept: a thousand hosts' worth is better left to whoever has them.
     return HostState(name, tuple(addresses), dict(labels or {}), rules, collected_at,
-                     snapshot_hash or (dumps_hash(dumps) if dumps else None), dict(dumps))
+                     snapshot_hash or (dumps_hash(dumps) if dumps else None))

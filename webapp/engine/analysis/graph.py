@@ -10,13 +10,15 @@ recomputes only what its rules decide (`update_host`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from webapp.engine.analysis.classes import AddressIndex, Partition, partition
+from webapp.engine.analysis.destinations import HostDigests, Template, shape_key, translate
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
 from webapp.engine.analysis.ports import EMPTY, PortSet
-from webapp.engine.analysis.reach import Fixed, HostReach
+from webapp.engine.analysis.reach import Fixed, HostReach, Relevant
 from webapp.engine.analysis.verdicts import (
     OPEN,
     Evidence,
@@ -77,6 +79,7 @@ class _HostEngine:
         self.reach = HostReach(state.rules) if state.rules is not None else None
         self.directory = (RuleDirectory(state.name, state.rules)
                           if state.rules is not None else None)
+        self.digests = HostDigests(state.rules) if state.rules is not None else None
 
     def path(self, family: int, hook: str, src: str, dst: str, in_iface: str | None,
              out_iface: str | None, fixed: Fixed) -> PathVerdicts:
@@ -100,10 +103,15 @@ class EffectiveGraph:
         self._engines: dict[str, _HostEngine] = {}
         self._ingress: dict[tuple[int, str], _Side] = {}
         self._egress: dict[tuple[int, str], _Side] = {}
-        self.pairs: dict[tuple[str, str], PairVerdict] = {}
-        self._out: dict[str, set[str]] = {}
-        self._in: dict[str, set[str]] = {}
+        # Pairs by destination, then source: no key tuples, no reverse index (memory matters
+        # at two million pairs); `pairs` reads them as one mapping.
+        self._into: dict[str, dict[str, PairVerdict]] = {}
+        self.pairs = PairMap(self._into)
         self.evaluations = 0
+        self.shared_evaluations = 0  # destinations that took a like destination's answers
+        self._templates: dict[Hashable, Template] = {}
+        self._combined: dict[tuple[int, int], PortSet] = {}
+        self._keep: list[tuple[PortSet, PortSet]] = []
         self._build_indexes()
 
     # -- building -------------------------------------------------------------------------
@@ -129,9 +137,7 @@ class EffectiveGraph:
 
     def compute(self) -> EffectiveGraph:
         """Evaluate every destination's ingress and combine it with its sources' egress."""
-        self.pairs.clear()
-        self._out.clear()
-        self._in.clear()
+        self._into.clear()
         for workload in self.fleet.workloads:
             self._combine_into(workload)
         return self
@@ -149,38 +155,31 @@ class EffectiveGraph:
             del self._egress[key]
         touched: set[tuple[str, str]] = set()
         for name in local:
-            for src in list(self._in.get(name, ())):
-                touched.add((src, name))
-                self._remove((src, name))
+            touched |= {(src, name) for src in self._into.pop(name, {})}
             self._combine_into(self.workloads[name])
-            touched |= {(src, name) for src in self._in.get(name, ())}
+            touched |= {(src, name) for src in self._into.get(name, {})}
+        remote = [d for d in self._into if d not in local]
         for key, old in old_egress.items():
             family, name = key
             new = self._egress_side(family, self.workloads[name])
-            remote = [d for d in self._out.get(name, ()) if d not in local]
             if _same_answers(old, new):
                 # Same ports everywhere: only the evidence (counters, rule numbers) is new.
                 positions = self._position[family]
                 for dst in remote:
-                    pair = self.pairs[(name, dst)]
-                    if pair.egress is not None:
-                        self.pairs[(name, dst)] = PairVerdict(
+                    pair = self._into[dst].get(name)
+                    if pair is not None and pair.egress is not None:
+                        self._into[dst][name] = PairVerdict(
                             name, dst, pair.allowed, pair.ingress, new.at(positions[dst]))
-                    touched.add((name, dst))
+                        touched.add((name, dst))
                 continue
             for dst in remote:
-                self._remove((name, dst))
-                touched.add((name, dst))
+                if self._into[dst].pop(name, None) is not None:
+                    touched.add((name, dst))
             for workload in self.fleet.workloads:
                 if workload.name not in local:
                     self._combine_from({name}, workload)
-            touched |= {(name, d) for d in self._out.get(name, ())}
+            touched |= {(name, d) for d in remote if name in self._into.get(d, {})}
         return touched
-
-    def _remove(self, key: tuple[str, str]) -> None:
-        if self.pairs.pop(key, None) is not None:
-            self._out.get(key[0], set()).discard(key[1])
-            self._in.get(key[1], set()).discard(key[0])
 
     def _combine_into(self, dst: Workload) -> None:
         """Every pair toward `dst`."""
@@ -188,12 +187,13 @@ class EffectiveGraph:
             if dst.address(family) is None:
                 continue
             side = self._ingress_side(family, dst)
+            names = index.names
             for start, end, class_id in side.partition.ranges():
                 verdicts = side.verdicts[class_id]
                 if not verdicts.allowed:
                     continue
                 for position in range(start, end):
-                    self._pair(family, index.names[position], dst, verdicts, side)
+                    self._pair(family, names[position], dst, verdicts, side)
             for src_name, verdicts in side.individual.items():
                 if verdicts.allowed:
                     self._store(PairVerdict(src_name, dst.name, verdicts.allowed, verdicts))
@@ -224,21 +224,27 @@ class EffectiveGraph:
         if src.host == dst.host:
             self._store(PairVerdict(src_name, dst.name, ingress.allowed, ingress))
             return
-        egress = self._egress_side(family, src)
-        out = egress.at(self._position[family][dst.name])
-        allowed = ingress.allowed & out.allowed if out is not OPEN else ingress.allowed
+        egress = self._egress.get((family, src_name)) or self._egress_side(family, src)
+        verdicts = egress.verdicts
+        out = verdicts[0] if len(verdicts) == 1 else egress.at(self._position[family][dst.name])
+        # Port sets are interned (verdicts.py): each combination is intersected once.
+        key = (id(ingress.allowed), id(out.allowed))
+        allowed = self._combined.get(key)
+        if allowed is None:
+            allowed = self._combined[key] = ingress.allowed & out.allowed
+            self._keep.append((ingress.allowed, out.allowed))  # the ids stay theirs
         if allowed:
             self._store(PairVerdict(src_name, dst.name, allowed, ingress, out))
 
     def _store(self, pair: PairVerdict) -> None:
-        key = (pair.src, pair.dst)
-        known = self.pairs.get(key)
+        into = self._into.get(pair.dst)
+        if into is None:
+            into = self._into[pair.dst] = {}
+        known = into.get(pair.src)
         if known is not None:  # both IP versions: either one connects
             pair = PairVerdict(pair.src, pair.dst, known.allowed | pair.allowed, pair.ingress,
                                pair.egress)
-        self.pairs[key] = pair
-        self._out.setdefault(pair.src, set()).add(pair.dst)
-        self._in.setdefault(pair.dst, set()).add(pair.src)
+        into[pair.src] = pair
 
     # -- one side ---------------------------------------------------------------------------
 
@@ -277,17 +283,26 @@ class EffectiveGraph:
         shared = not relevant.in_patterns and not relevant.interface_sensitive
         fixed = any_in if shared else Fixed(family, hook, dst=dst_value, in_iface=uplink,
                                             out_iface=out_iface)
-        atoms = engine.reach.relevant(fixed).atoms
-        parts, reps = partition(index, atoms.addresses.get(family, ()))
-        verdicts = []
-        for rep in reps:
-            if rep < 0:
-                verdicts.append(PathVerdicts(EMPTY))
-                continue
-            verdicts.append(engine.path(family, hook, index.texts[rep], dst_text, uplink,
-                                        out_iface, fixed))
-            self.evaluations += 1
-        side = _Side(parts, verdicts)
+        reachable = engine.reach.relevant(fixed)
+        key = self._shape_key(engine, reachable, family, hook, shared, dst, dst_value)
+        template = self._templates.get(key) if key is not None else None
+        if template is not None and reachable.ordered is not None and engine.directory:
+            side = _Side(template.partition,
+                         translate(template, reachable.ordered, engine.directory, family))
+            self.shared_evaluations += 1
+        else:
+            parts, reps = partition(index, reachable.atoms.addresses.get(family, ()))
+            verdicts = []
+            for rep in reps:
+                if rep < 0:
+                    verdicts.append(PathVerdicts(EMPTY))
+                    continue
+                verdicts.append(engine.path(family, hook, index.texts[rep], dst_text, uplink,
+                                            out_iface, fixed))
+                self.evaluations += 1
+            side = _Side(parts, verdicts)
+            if key is not None and reachable.ordered is not None:
+                self._templates[key] = Template(parts, verdicts, reachable.ordered)
         for src in locals_:
             if shared and src.attachment == "bridged" and bridged:
                 continue
@@ -295,6 +310,18 @@ class EffectiveGraph:
                 continue
             side.individual[src.name] = self._local_path(family, src, dst, engine)
         return side
+
+    def _shape_key(self, engine: _HostEngine, reachable: Relevant, family: int, hook: str,
+                   shared: bool, dst: Workload, dst_value: int) -> Hashable | None:
+        """Destinations with equal keys get the same verdicts (destinations.py)."""
+        if engine.digests is None or engine.state.rules is None:
+            return None
+        sensitive = reachable.address_sensitive
+        context = (family, hook, shared, None if shared else engine.state.uplink,
+                   dst_value if sensitive else None,
+                   engine.state.rules.local_addresses if sensitive else None,
+                   engine.digests.policies(family))
+        return shape_key(engine.digests, reachable, (dst.interface,), context)
 
     def _local_path(self, family: int, src: Workload, dst: Workload,
                     engine: _HostEngine) -> PathVerdicts:
@@ -366,8 +393,34 @@ class EffectiveGraph:
         return PairVerdict(src, dst, EMPTY, PathVerdicts(EMPTY))
 
     def edges(self) -> Iterator[PairVerdict]:
+        """Every allowed pair, sorted by source then destination."""
         for key in sorted(self.pairs):
             yield self.pairs[key]
+
+
+class PairMap(Mapping[tuple[str, str], PairVerdict]):
+    """The allowed pairs as one read-only mapping (source, destination) -> PairVerdict."""
+
+    def __init__(self, into: dict[str, dict[str, PairVerdict]]) -> None:
+        self._into = into
+
+    def __getitem__(self, key: tuple[str, str]) -> PairVerdict:
+        return self._into[key[1]][key[0]]
+
+    def __contains__(self, key: object) -> bool:
+        return (isinstance(key, tuple) and len(key) == 2
+                and key[0] in self._into.get(key[1], {}))
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        return self._into.get(key[1], {}).get(key[0], default)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for dst, sources in self._into.items():
+            for src in sources:
+                yield src, dst
+
+    def __len__(self) -> int:
+        return sum(len(sources) for sources in self._into.values())
 
 
 def _same_answers(old: _Side, new: _Side) -> bool:

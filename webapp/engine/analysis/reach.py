@@ -9,9 +9,9 @@ the destination mid-path, so there (and on nft hosts) every rule of the host cou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from collectors.iptables import Rule
+from collectors.iptables import Match, Rule
 from webapp.engine.analysis.atoms import (
     RuleAtoms,
     ipset_atoms,
@@ -25,6 +25,11 @@ from webapp.engine.host import HostRules
 from webapp.engine.values import interface_matches
 
 _INTERFACE_MODULES = frozenset({"physdev", "devgroup"})
+# Matches that read neither address of the packet (a source-side set lookup is partitioned).
+_ADDRESS_BLIND = frozenset({"tcp", "udp", "sctp", "udplite", "dccp", "icmp", "icmp6",
+                            "icmpv6", "multiport", "conntrack", "state", "comment", "mark",
+                            "connmark", "length", "limit", "pkttype", "ttl", "hl", "tos",
+                            "dscp", "mac", "ecn", "frag", "ah", "esp"})
 _DESTINATION_NAT = frozenset({"DNAT", "REDIRECT", "NETMAP", "TPROXY"})
 _MAX_DEPTH = 64
 
@@ -43,13 +48,17 @@ class Fixed:
 
 @dataclass(slots=True)
 class Relevant:
-    """The atoms of the reachable rules, and whether interfaces tell sources apart."""
+    """The atoms of the reachable rules, and whether interfaces tell sources apart.
+
+    `ordered` holds the reachable rules in the order the walk met them; None when every rule of
+    the host counts (destination NAT, nftables). `sets` are the ipsets they look up."""
 
     atoms: RuleAtoms
     in_patterns: tuple[tuple[str, bool], ...] = ()
     out_patterns: tuple[tuple[str, bool], ...] = ()
     interface_sensitive: bool = False
-    rules: frozenset[int] = field(default_factory=frozenset)
+    ordered: tuple[CompiledRule, ...] | None = None
+    address_sensitive: bool = False  # a reachable rule tests the fixed address beyond -s/-d
 
 
 class HostReach:
@@ -90,20 +99,17 @@ class HostReach:
             return found
         parts = []
         compiled = self.rules.iptables.get(family)
-        rule_ids = set()
         if compiled is not None:
             for chains in compiled.tables.values():
                 for chain in chains.values():
                     for crule in chain.rules:
                         parts.append(self.rule_atoms(crule.rule))
-                        rule_ids.add(id(crule.rule))
         if self.rules.nft is not None:
             parts.append(nft_atoms(self.rules.nft))
         atoms = merge_atoms(parts)
         for name in list(atoms.sets):
             atoms.update(self.set_atoms(name))
-        found = self._everything[family] = Relevant(atoms, interface_sensitive=True,
-                                                    rules=frozenset(rule_ids))
+        found = self._everything[family] = Relevant(atoms, interface_sensitive=True)
         return found
 
     def rule_atoms(self, rule: Rule) -> RuleAtoms:
@@ -137,7 +143,8 @@ class _Walk:
         self.in_patterns: set[tuple[str, bool]] = set()
         self.out_patterns: set[tuple[str, bool]] = set()
         self.sensitive = False
-        self.rule_ids: set[int] = set()
+        self.address_sensitive = False
+        self.ordered: list[CompiledRule] = []
         self.done: dict[tuple[int, str], bool] = {}
 
     def result(self) -> Relevant:
@@ -148,7 +155,7 @@ class _Walk:
             if self.reach.rules.ipsets is not None and _iface_set(self.reach, name):
                 self.sensitive = True
         return Relevant(atoms, tuple(sorted(self.in_patterns)), tuple(sorted(self.out_patterns)),
-                        self.sensitive, frozenset(self.rule_ids))
+                        self.sensitive, tuple(self.ordered), self.address_sensitive)
 
     def chain(self, chains: dict[str, CompiledChain], chain: CompiledChain, depth: int) -> bool:
         """Walk a chain; True when every packet with the fixed fields ends inside it."""
@@ -181,8 +188,10 @@ class _Walk:
         return ends
 
     def _collect(self, crule: CompiledRule) -> None:
-        self.rule_ids.add(id(crule.rule))
+        self.ordered.append(crule)
         self.parts.append(self.reach.rule_atoms(crule.rule))
+        if any(_reads_address(m) for m in crule.rule.spec.matches):
+            self.address_sensitive = True
         if crule.in_iface is not None:
             self.in_patterns.add(crule.in_iface)
         if crule.out_iface is not None:
@@ -219,6 +228,17 @@ class _Walk:
             if known.get(opt.name) is None:
                 return False
         return True
+
+
+def _reads_address(match: Match) -> bool:
+    """Whether a match may answer differently for two destinations that -d cannot tell apart
+    (a set looked up by source address is handled by the source classes instead)."""
+    if match.module in _ADDRESS_BLIND:
+        return any(o.name.startswith(("ctorig", "ctrepl")) for o in match.options)
+    if match.module == "set":
+        return any(o.name == "match-set" and "dst" in ",".join(o.args[1:])
+                   for o in match.options)
+    return True
 
 
 def _iface_set(reach: HostReach, name: str) -> bool:

@@ -83,7 +83,7 @@ class PathVerdicts:
         return out
 
 
-OPEN = PathVerdicts(PortSet.everything())
+OPEN = PathVerdicts(PortSet.everything())  # interned below, once intern exists
 
 
 class RuleDirectory:
@@ -174,11 +174,20 @@ def evaluate_path(host: str, rules: HostRules, directory: RuleDirectory, family:
                 verdicts.append(rules.explain(packet, hook, trace=False))
             ok, evidence = _summarise(directory, family, hook, verdicts)
             (accepted if ok else denied).setdefault(evidence, []).append((proto, low, high))
-    allowed = PortSet.of(_by_proto(span for spans in accepted.values() for span in spans))
+    allowed = intern(PortSet.of(_by_proto(span for spans in accepted.values()
+                                           for span in spans)))
     return PathVerdicts(
         allowed,
         tuple((e, PortSet.of(_by_proto(s))) for e, s in accepted.items()),
         tuple((e, PortSet.of(_by_proto(s))) for e, s in denied.items()))
+
+
+_INTERNED: dict[PortSet, PortSet] = {}
+
+
+def intern(ports: PortSet) -> PortSet:
+    """One object per distinct port set, so that combinations can be memoised by identity."""
+    return _INTERNED.setdefault(ports, ports)
 
 
 def _by_proto(spans: Iterable[tuple[str, int, int]]) -> dict[str, list[tuple[int, int]]]:
@@ -210,4 +219,5 @@ def _summarise(directory: RuleDirectory, family: int, hook: str,
     return False, directory.evidence(family, hook, first.verdict, decision, note)
 
 
-NOTHING = PathVerdicts(EMPTY)
+NOTHING = PathVerdicts(intern(EMPTY))
+intern(OPEN.allowed)
