@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from webapp.analysis.models import AnalysisState, DriftFinding, GraphEdge
 from webapp.analysis.timeline import FleetInputs, fleet_inputs, load_database_timeline
+from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.inventory.models import Host
 
@@ -152,6 +153,7 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
     if found is not None:
         return found
     analysis = BundleAnalysis(load_database_timeline())
+    _reuse_graph(analysis, inputs)
     result = FleetResult(inputs, tuple(analysis.graph_json("workload")["edges"]),
                          tuple(analysis.drift_json()["findings"]),
                          {w.name: w.host for w in analysis.fleet.workloads})
@@ -160,6 +162,37 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         while len(_RESULTS) > _RESULTS_SIZE:
             _RESULTS.popitem(last=False)
     return result
+
+
+# The last graph this process computed, with its inputs: when only some hosts' snapshots
+# changed since, the graph is updated for those hosts instead of computed again.
+_LAST_GRAPH: list[tuple[FleetInputs, EffectiveGraph]] = []
+
+
+def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
+    """Give the analysis the previous graph updated for the hosts whose snapshot changed, when
+    the intent and the workloads are the same; remember the graph for the next run."""
+    with _LOCK:
+        last = _LAST_GRAPH.pop() if _LAST_GRAPH else None
+    graph = None
+    if last is not None:
+        before, previous = last
+        same = (before.intent_version, before.intent_sha256, before.membership) == (
+            inputs.intent_version, inputs.intent_sha256, inputs.membership)
+        if same and set(before.snapshots) == set(inputs.snapshots):
+            changed = [h for h, digest in inputs.snapshots.items()
+                       if before.snapshots.get(h) != digest]
+            for host in changed:
+                previous.update_host(analysis.fleet.hosts[host])
+            graph = previous
+    if graph is None:
+        graph = analysis.graph
+    else:
+        graph.fleet.at = analysis.fleet.at
+        analysis.fleet = graph.fleet
+        analysis._graph = graph
+    with _LOCK:
+        _LAST_GRAPH.append((inputs, graph))
 
 
 def _exchange(host: str, result: FleetResult) -> tuple[str, set[str]]:

@@ -121,3 +121,38 @@ def test_convergence_is_stored_once_per_history(demo: Path) -> None:
 
     assert (first, second) == (True, False)
     assert ids and list(GenerationResult.objects.values_list("id", flat=True)) == ids
+
+
+def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
+        demo: Path) -> None:
+    from datetime import UTC, datetime
+
+    from webapp.rules.services import ingest_snapshot
+
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    first = partitions.fleet_result()
+    graph = partitions._LAST_GRAPH[0][1]
+    node_03 = _node("node-03")
+    dumps = dict(node_03.last_snapshot.dumps)
+    # node-03 finally gets v2's web -> cache allow: its cache chain accepts web on 6379.
+    chain = "seg-in-califc1d8994"
+    dumps["iptables-save"] = dumps["iptables-save"].replace(
+        f"-A {chain} -j NFLOG",
+        f"-A {chain} -p tcp -m tcp --dport 6379 -m set --match-set seg-web src -j ACCEPT\n"
+        f"-A {chain} -j NFLOG", 1)
+    dumps["ipset-save"] += "".join(f"add seg-web {a}\n" for a in ("10.1.0.3", "10.2.0.2",
+                                                                 "10.3.0.1"))
+    if "create seg-web " not in dumps["ipset-save"]:
+        dumps["ipset-save"] = ("create seg-web hash:ip family inet hashsize 1024 maxelem 65536\n"
+                               + dumps["ipset-save"])
+    ingest_snapshot(node_03, datetime(2026, 11, 26, 5, 0, tzinfo=UTC), dumps, {})
+
+    updated = partitions.fleet_result()
+
+    assert partitions._LAST_GRAPH[0][1] is graph  # updated in place, not computed again
+    assert len(updated.edges) == len(first.edges) + 3
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    fresh = partitions.fleet_result()
+    assert fresh.edges == updated.edges and fresh.findings == updated.findings
