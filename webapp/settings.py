@@ -207,6 +207,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several answers carry a `status`: each set of values gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "IngestStatusEnum": ["created", "seen-again"],
+        "SegmentEdgeStatusEnum": ["full", "partial"],
+    },
 }
 
 
