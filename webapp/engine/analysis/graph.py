@@ -140,7 +140,14 @@ class EffectiveGraph:
         self._into.clear()
         for workload in self.fleet.workloads:
             self._combine_into(workload)
+        self._through_services()
         return self
+
+    def _through_services(self) -> None:
+        # services.py reads the graph's answers; it is imported here to keep imports one-way.
+        from webapp.engine.analysis.services import add_service_edges
+
+        add_service_edges(self)
 
     def update_host(self, state: HostState) -> set[tuple[str, str]]:
         """A host's new snapshot: recompute what its rules decide; returns the pairs whose
@@ -179,6 +186,7 @@ class EffectiveGraph:
                 if workload.name not in local:
                     self._combine_from({name}, workload)
             touched |= {(name, d) for d in remote if name in self._into.get(d, {})}
+        self._through_services()
         return touched
 
     def _combine_into(self, dst: Workload) -> None:
@@ -196,7 +204,7 @@ class EffectiveGraph:
                     self._pair(family, names[position], dst, verdicts, side)
             for src_name, verdicts in side.individual.items():
                 if verdicts.allowed:
-                    self._store(PairVerdict(src_name, dst.name, verdicts.allowed, verdicts))
+                    self.add_pair(PairVerdict(src_name, dst.name, verdicts.allowed, verdicts))
 
     def _combine_from(self, sources: set[str], dst: Workload) -> None:
         """Pairs from some sources toward `dst` (after those sources' host changed)."""
@@ -212,7 +220,7 @@ class EffectiveGraph:
                 verdicts = side.individual.get(name) or side.at(position)
                 if name in side.individual:
                     if verdicts.allowed:
-                        self._store(PairVerdict(name, dst.name, verdicts.allowed, verdicts))
+                        self.add_pair(PairVerdict(name, dst.name, verdicts.allowed, verdicts))
                 elif verdicts.allowed:
                     self._pair(family, name, dst, verdicts, side)
 
@@ -222,7 +230,7 @@ class EffectiveGraph:
             return
         src = self.workloads[src_name]
         if src.host == dst.host:
-            self._store(PairVerdict(src_name, dst.name, ingress.allowed, ingress))
+            self.add_pair(PairVerdict(src_name, dst.name, ingress.allowed, ingress))
             return
         egress = self._egress.get((family, src_name)) or self._egress_side(family, src)
         verdicts = egress.verdicts
@@ -234,9 +242,10 @@ class EffectiveGraph:
             allowed = self._combined[key] = ingress.allowed & out.allowed
             self._keep.append((ingress.allowed, out.allowed))  # the ids stay theirs
         if allowed:
-            self._store(PairVerdict(src_name, dst.name, allowed, ingress, out))
+            self.add_pair(PairVerdict(src_name, dst.name, allowed, ingress, out))
 
-    def _store(self, pair: PairVerdict) -> None:
+    def add_pair(self, pair: PairVerdict) -> None:
+        """Record an allowed pair (both IP versions add up)."""
         into = self._into.get(pair.dst)
         if into is None:
             into = self._into[pair.dst] = {}
