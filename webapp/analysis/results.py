@@ -141,3 +141,22 @@ def _segment_q(field: str, segment: str) -> Q:
 def generations() -> QuerySet[GenerationResult]:
     """Stored generations, oldest first, with their hosts."""
     return GenerationResult.objects.prefetch_related("hosts").order_by("number")
+
+
+def cost_report(at: datetime | None = None, host: str | None = None) -> dict[str, Any]:
+    """The cost of segmentation as `segscope cost --json` gives it, for the newest state or
+    the fleet as it was at `at`; `host` keeps that host's entries only."""
+    report = DatabaseCost(at).report()
+    if host is not None:
+        report = {**report, "hosts": [h for h in report["hosts"] if h["host"] == host]}
+    return report
+
+
+class DatabaseCost:
+    """Cost over the stored history, computed by the engine the CLI runs."""
+
+    def __init__(self, at: datetime | None) -> None:
+        self.at = at
+
+    def report(self) -> dict[str, Any]:
+        return BundleAnalysis(load_database_timeline(), self.at).cost_json()

@@ -5,7 +5,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from webapp.analysis.api.views import ConvergenceView, DriftView, ExplainView, GraphView
+from webapp.analysis.api.views import (
+    ConvergenceView,
+    CostView,
+    DriftView,
+    ExplainView,
+    GraphView,
+)
 from webapp.api.views import ApiRootView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
@@ -61,5 +67,6 @@ urlpatterns = [
     path("graph/", GraphView.as_view(), name="graph"),
     path("drift/", DriftView.as_view(), name="drift"),
     path("convergence/", ConvergenceView.as_view(), name="convergence"),
+    path("cost/", CostView.as_view(), name="cost"),
     *router.urls,
 ]

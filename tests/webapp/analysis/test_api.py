@@ -25,7 +25,8 @@ def _get(client: Client, path: str, **params: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-@pytest.mark.parametrize("path", ["/api/graph/", "/api/drift/", "/api/convergence/"])
+@pytest.mark.parametrize("path", ["/api/graph/", "/api/drift/", "/api/convergence/",
+                                  "/api/cost/"])
 def test_anonymous_is_refused(client: Client, path: str) -> None:
     assert client.get(path).status_code in (401, 403)
 
@@ -98,3 +99,19 @@ def test_convergence_lists_generations_with_their_hosts(analysed: Path,
     assert [g["generation"] for g in body["generations"]] == list(
         range(1, body["count"] + 1))
     assert body["generations"][-1]["stragglers"] == ["node-03"]
+
+
+def test_the_cost_is_the_clis(demo: Path, client_logged_in: Client) -> None:
+    from webapp.engine.analysis.offline import BundleAnalysis
+
+    body = _get(client_logged_in, "/api/cost/")
+
+    assert body == BundleAnalysis(demo).cost_json()
+
+
+def test_the_cost_of_one_host_at_a_time(demo: Path, client_logged_in: Client) -> None:
+    body = _get(client_logged_in, "/api/cost/", host="node-01", at="2026-11-26T04:59:33Z")
+
+    assert [(h["host"], h["at"], h["rules"]) for h in body["hosts"]] == [
+        ("node-01", "2026-11-26T04:59:32Z", 19)]
+    assert body["fleet"][-1]["rules"] == 57

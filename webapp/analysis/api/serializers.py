@@ -137,3 +137,51 @@ class GenerationSerializer(serializers.Serializer):
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return instance.to_dict() if hasattr(instance, "to_dict") else dict(instance)
+
+
+class CostQuerySerializer(serializers.Serializer):
+    """Whose cost, and when."""
+
+    host = serializers.CharField(required=False, help_text="only this host's entries")
+    at = serializers.DateTimeField(required=False, help_text="the fleet as it was then "
+                                   "(default: the newest state)")
+
+
+class HostCostSerializer(serializers.Serializer):
+    """One host at one snapshot."""
+
+    host = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    rules = serializers.IntegerField()
+    set_members = serializers.IntegerField()
+    flat_rules = serializers.IntegerField(help_text="the same policy without sets")
+    traversed_avg = serializers.FloatField(allow_null=True, help_text=(
+        "rules a new connection is checked against before its verdict (newest snapshot)"))
+    traversed_max = serializers.IntegerField(allow_null=True)
+
+
+class FleetCostSerializer(serializers.Serializer):
+    """The fleet's sums at one snapshot time."""
+
+    at = serializers.DateTimeField()
+    rules = serializers.IntegerField()
+    set_members = serializers.IntegerField()
+    flat_rules = serializers.IntegerField()
+
+
+class ActivationSerializer(serializers.Serializer):
+    """Rule and set-member changes per second, against what the workloads' churn needs."""
+
+    changes = serializers.IntegerField()
+    seconds = serializers.FloatField()
+    per_second = serializers.FloatField(allow_null=True)
+    needed = serializers.IntegerField()
+    needed_per_second = serializers.FloatField(allow_null=True)
+
+
+class CostSerializer(serializers.Serializer):
+    """`segscope cost --json` for the stored fleet."""
+
+    hosts = HostCostSerializer(many=True)
+    fleet = FleetCostSerializer(many=True)
+    activation = ActivationSerializer()

@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.analysis.api.serializers import (
+    CostQuerySerializer,
+    CostSerializer,
     DriftFindingSerializer,
     DriftQuerySerializer,
     ExplainRequestSerializer,
@@ -22,6 +24,7 @@ from webapp.analysis.api.serializers import (
 )
 from webapp.analysis.results import (
     GraphQuery,
+    cost_report,
     drift_findings,
     generations,
     graph_entries,
@@ -111,3 +114,12 @@ class ConvergenceView(generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         return generations()
+
+
+class CostView(APIView):
+    """The cost of segmentation: rules, set members, flat-ACL equivalent, traversal, churn."""
+
+    @extend_schema(parameters=[CostQuerySerializer], responses={200: CostSerializer})
+    def get(self, request: Request) -> Response:
+        fields = _query(CostQuerySerializer, request)
+        return Response(cost_report(fields.get("at"), fields.get("host")))
