@@ -129,3 +129,31 @@ def test_every_finding_has_the_contract_keys(findings: list[Finding]) -> None:
             "workloads", "ports", "since"}
     assert all(keys <= set(f.to_dict()) for f in findings)
     assert [f.sort_key() for f in findings] == sorted(f.sort_key() for f in findings)
+
+
+def counted(host: str, dumps: dict[str, str]) -> dict[str, str]:
+    """Counters on db-2's allow rule: five packets so far."""
+    if host != "n2":
+        return dumps
+    chain = chain_of(dumps, DB_2.interface)
+    text = dumps["iptables-save"].replace(f"-A {chain} -p tcp", f"[5:300] -A {chain} -p tcp", 1)
+    return {**dumps, "iptables-save": text}
+
+
+@pytest.mark.parametrize(("packets_then", "unused"), [(5, True), (3, False)])
+def test_an_allow_whose_counters_stand_still_while_flows_pass_is_unused(
+        packets_then: int, unused: bool) -> None:
+    fleet = build(POLICY, LIVE, edit=counted)
+    context = DriftContext(POLICY.segments, intended_pairs(POLICY, LIVE),
+                           managed_rules=control_plane_rules(POLICY, fleet),
+                           counters_then=lambda host, rule: packets_then,
+                           window_start=lambda host: T0 - timedelta(hours=1),
+                           observed=[("web-1", "db-2", "tcp", 5432),
+                                     ("web-2", "db-2", "tcp", 5432)])
+    findings = [f for f in compute_drift(compute_graph(fleet), context) if f.kind == "unused"]
+    chain = f"seg-in-{DB_2.interface}"
+    hits = [f for f in findings if f.rule and f.rule["chain"] == chain]
+    assert bool(hits) is unused
+    if unused:
+        assert hits[0].since == T0 - timedelta(hours=1)
+        assert "2 connection(s)" in (hits[0].note or "")

@@ -84,6 +84,12 @@ class DriftContext:
     rule_zero_since: Callable[[str, Rule], datetime | None] = lambda host, rule: None
     managed_prefixes: tuple[str, ...] = DEFAULT_MANAGED_PREFIXES
     managed_rules: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The window over which counters must move: each host's packets of a rule at the window's
+    # first snapshot (None: unknown), the window's start, and the connections flow logs saw
+    # accepted in it, as (source, destination, protocol, port).
+    counters_then: Callable[[str, Rule], int | None] = lambda host, rule: None
+    window_start: Callable[[str], datetime | None] = lambda host: None
+    observed: Iterable[tuple[str, str, str, int | None]] = ()
 
 
 def compute_drift(graph: EffectiveGraph, context: DriftContext) -> list[Finding]:
@@ -94,10 +100,11 @@ def compute_drift(graph: EffectiveGraph, context: DriftContext) -> list[Finding]
         findings.extend(_missing(graph, context))
         findings.extend(_excess(graph, context))
     findings.extend(_stale(fleet, context))
+    seen = _traffic_by_rule(graph, context.observed)
     for host in sorted(fleet.hosts):
         state = fleet.hosts[host]
         findings.extend(_shadowed(state, context))
-        findings.extend(_unused(state, context))
+        findings.extend(_unused(state, context, seen))
     findings.extend(_foreign(graph, context))
     return sorted(findings, key=Finding.sort_key)
 
@@ -311,18 +318,45 @@ def _shadowed(state: HostState, context: DriftContext) -> Iterator[Finding]:
                 state.name), note=reason)
 
 
-def _unused(state: HostState, context: DriftContext) -> Iterator[Finding]:
+def _traffic_by_rule(graph: EffectiveGraph, observed: Iterable[tuple[str, str, str, int | None]]
+                     ) -> dict[tuple[str, str, str, int], int]:
+    """How many observed connections each accepting rule is the graph's evidence for."""
+    counts: dict[tuple[str, str, str, int], int] = {}
+    for src, dst, proto, port in observed:
+        pair = graph.pairs.get((src, dst))
+        if pair is None or not pair.allowed.contains(proto, port):
+            continue
+        ports = PortSet.of({proto: [(port or 0, port or 0)] if proto != "icmp" else [(0, 0)]})
+        for evidence, _ in pair.evidence(ports):
+            if evidence.rule_number is not None:
+                key = (evidence.host, evidence.table, evidence.chain, evidence.rule_number)
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _unused(state: HostState, context: DriftContext,
+            seen: Mapping[tuple[str, str, str, int], int]) -> Iterator[Finding]:
+    """Accepting rules that never matched, or whose counters stood still over the window while
+    the flow logs show connections the graph says they accept."""
     if state.rules is None:
         return
     for ruleset in state.rules.rulesets.values():
         for rule in ruleset.rules():
             if rule.table != "filter" or rule.target != "ACCEPT" or rule.packets is None:
                 continue
-            if rule.packets or _is_state_rule(rule):
+            if _is_state_rule(rule):
                 continue
-            yield Finding("unused", state.name, _rule_ref(rule),
-                          since=context.rule_zero_since(state.name, rule),
-                          note="counters never moved: no packet has matched this rule")
+            if not rule.packets:
+                yield Finding("unused", state.name, _rule_ref(rule),
+                              since=context.rule_zero_since(state.name, rule),
+                              note="counters never moved: no packet has matched this rule")
+                continue
+            flows = seen.get((state.name, rule.table, rule.chain, rule.number), 0)
+            if flows and context.counters_then(state.name, rule) == rule.packets:
+                yield Finding("unused", state.name, _rule_ref(rule),
+                              since=context.window_start(state.name),
+                              note=f"counters did not move while flow logs show {flows} "
+                                   "connection(s) the graph says this rule accepts")
 
 
 def _is_state_rule(rule: Rule) -> bool:

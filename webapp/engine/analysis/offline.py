@@ -3,8 +3,9 @@ them: no database, the same engine the server runs."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from webapp.engine.analysis.intended import intended_pairs, segment_selectors
 from webapp.engine.analysis.ports import PortSet
 from webapp.engine.analysis.timeline import Timeline, load_timeline
 
+# An accepting rule whose counters stand still this long while flows show its traffic is unused.
+UNUSED_WINDOW = timedelta(hours=1)
 _COUNTERS = re.compile(r"\[\d+:\d+\]|\"counter\": \{[^}]*\}|packets \d+ bytes \d+")
 
 
@@ -66,7 +69,8 @@ class BundleAnalysis:
             former_workloads=tuple(w for w in self.timeline.workloads
                                    if w.stopped_at is not None and not w.live_at(self.at)),
             host_since=self._host_since, rule_zero_since=self._rule_zero_since,
-            managed_rules=self._managed_rules())
+            managed_rules=self._managed_rules(), counters_then=self._counters_then,
+            window_start=self._window_start, observed=self._observed())
         return {"findings": [f.to_dict() for f in compute_drift(self.graph, context)]}
 
     def convergence_json(self) -> dict[str, Any]:
@@ -128,6 +132,57 @@ class BundleAnalysis:
         needed = sum(len(p.ranges) for (s, d), p in intended.items() if s in churn or d in churn)
         return {"hosts": hosts, "fleet": fleet,
                 "activation": activation(series, needed).to_dict()}
+
+    # -- the window over which counters must move ------------------------------------------
+
+    def _window_position(self, host: str) -> int | None:
+        """The host's first snapshot inside the window ending at its newest one, if that is
+        an earlier snapshot."""
+        position = self._position(host)
+        if position is None:
+            return None
+        series = self.timeline.snapshots[host]
+        newest = series[position].collected_at
+        for index in range(position):
+            if series[index].collected_at >= newest - UNUSED_WINDOW:
+                return index
+        return None
+
+    def _window_start(self, host: str) -> datetime | None:
+        index = self._window_position(host)
+        return self.timeline.snapshots[host][index].collected_at if index is not None else None
+
+    def _counters_then(self, host: str, rule: Rule) -> int | None:
+        index = self._window_position(host)
+        if index is None:
+            return None
+        rules = self.timeline.host_state(host, index).rules
+        body = rule_body(rule)
+        for ruleset in rules.rulesets.values() if rules is not None else ():
+            for candidate in ruleset.rules():
+                if candidate.chain == rule.chain and rule_body(candidate) == body:
+                    return candidate.packets
+        return None
+
+    def _observed(self) -> list[tuple[str, str, str, int | None]]:
+        """Connections the flow logs saw accepted (or not refused) inside the window."""
+        starts = [s for s in (self._window_start(h) for h in self.fleet.hosts) if s]
+        if not starts:
+            return []
+        begin, end = min(starts), self.at or self.timeline.latest
+        owner = {str(ipaddress.ip_address(a)): w.name for w in self.fleet.workloads
+                 for a in w.addresses}
+        seen = []
+        for records in self.flow_records().values():
+            for record in records:
+                if record.verdict in ("DROP", "REJECT") or record.start < begin or (
+                        end is not None and record.start > end):
+                    continue
+                proto = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}.get(record.proto or -1)
+                src, dst = owner.get(record.src), owner.get(record.dst)
+                if proto and src and dst:
+                    seen.append((src, dst, proto, record.dport if proto != "icmp" else None))
+        return seen
 
     # -- since when ------------------------------------------------------------------------
 
