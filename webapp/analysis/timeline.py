@@ -205,8 +205,8 @@ class DatabaseAnalysis(BundleAnalysis):
 
     def flow_records(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
-        rows = FlowRow.objects.filter(verdict__in=("DROP", "REJECT")).select_related(
-            "host").order_by("host_id", "bucket_start", "id")
+        # Drops for convergence; the rest for drift's rules whose counters stand still.
+        rows = FlowRow.objects.select_related("host").order_by("host_id", "bucket_start", "id")
         for row in rows.iterator(chunk_size=5000):
             out.setdefault(row.host.name, []).append(FlowRecord(
                 row.bucket_start, row.bucket_end, row.src, row.dst, row.proto, None, row.dport,
