@@ -19,7 +19,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp.analysis.models import AnalysisState, DriftFinding, GraphEdge
-from webapp.analysis.timeline import FleetInputs, fleet_inputs, load_database_timeline
+from webapp.analysis.timeline import (
+    DatabaseAnalysis,
+    FleetInputs,
+    fleet_inputs,
+    load_database_timeline,
+)
 from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.inventory.models import Host
@@ -152,7 +157,7 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         found = _RESULTS.get(inputs.digest)
     if found is not None:
         return found
-    analysis = BundleAnalysis(load_database_timeline())
+    analysis = DatabaseAnalysis(load_database_timeline())
     _reuse_graph(analysis, inputs)
     result = FleetResult(inputs, tuple(analysis.graph_json("workload")["edges"]),
                          tuple(analysis.drift_json()["findings"]),

@@ -13,7 +13,12 @@ from django.db.models.expressions import OrderBy
 from django.db.models.functions import Collate
 
 from webapp.analysis.models import DriftFinding, GenerationResult, GraphEdge
-from webapp.analysis.timeline import engine_workload, load_database_timeline, parsed_intent
+from webapp.analysis.timeline import (
+    DatabaseAnalysis,
+    engine_workload,
+    load_database_timeline,
+    parsed_intent,
+)
 from webapp.engine.analysis.edges import segment_edges_of
 from webapp.engine.analysis.fleet import Workload
 from webapp.engine.analysis.intended import memberships, segment_selectors
@@ -159,4 +164,4 @@ class DatabaseCost:
         self.at = at
 
     def report(self) -> dict[str, Any]:
-        return BundleAnalysis(load_database_timeline(), self.at).cost_json()
+        return DatabaseAnalysis(load_database_timeline(), self.at).cost_json()
