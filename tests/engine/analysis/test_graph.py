@@ -216,3 +216,21 @@ def test_workload_edges_have_the_contract_keys() -> None:
     assert set(first) == {"src", "dst", "allowed", "evidence"}
     assert {"host", "hook", "table", "chain", "rule_number", "line", "verdict",
             "ports"} <= set(first["evidence"][0])
+
+
+def test_a_membership_change_reuses_every_answer_it_can_and_agrees_with_a_full_run() -> None:
+    fleet = build(POLICY, WORKLOADS)
+    graph = compute_graph(fleet)
+    evaluated = graph.evaluations
+    web_3 = workload("web-3", "n2", "10.2.0.9", "web")  # a new web on n2; db-1 stopped
+    after = tuple(w for w in WORKLOADS if w.name != "db-1") + (web_3,)
+    # The control plane's rules are not updated yet: n2's web set lacks 10.2.0.9.
+
+    graph.update_membership(after)
+
+    fresh = compute_graph(Fleet(dict(fleet.hosts), after))
+    assert {k: p.allowed for k, p in graph.pairs.items()} == {
+        k: p.allowed for k, p in fresh.pairs.items()}
+    assert ("web-3", "db-2") not in graph.pairs  # n2's web set does not hold it yet
+    assert not any("db-1" in key for key in graph.pairs)
+    assert graph.evaluations - evaluated < fresh.evaluations

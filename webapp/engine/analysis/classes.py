@@ -36,6 +36,7 @@ class Partition:
     starts: tuple[int, ...]
     classes: tuple[int, ...]
     count: int
+    signatures: tuple[frozenset[Hashable], ...] = (frozenset(),)  # class id -> identities
 
     def class_of(self, position: int) -> int:
         return self.classes[bisect_right(self.starts, position) - 1]
@@ -92,7 +93,8 @@ def partition(index: AddressIndex, atoms: Sequence[Atom]) -> tuple[Partition, li
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
         classes.insert(0, 0)
-    result = Partition(tuple(starts), tuple(classes), count)
+    by_id = sorted(ids, key=ids.__getitem__)
+    result = Partition(tuple(starts), tuple(classes), count, tuple(by_id))
     for start, _end, class_id in result.ranges():
         representatives.setdefault(class_id, start)
     reps = [representatives.get(i, -1) for i in range(len(ids))]

@@ -25,11 +25,17 @@ _PLACEHOLDER = "\0"
 
 @dataclass(slots=True)
 class Template:
-    """An evaluated destination: its per-class verdicts, and where its evidence came from."""
+    """An evaluated destination: its per-class verdicts, and where its evidence came from
+    (the reachable rules in walk order, on the host whose directory names them). Verdicts are
+    also kept by class signature, so that a new address index (workloads started or stopped)
+    needs evaluations only for classes that gain their first member."""
 
     partition: Any
     verdicts: list[PathVerdicts]
     ordered: tuple[CompiledRule, ...]
+    directory: RuleDirectory
+    version: int
+    by_signature: dict[frozenset[Hashable], PathVerdicts]
 
 
 class HostDigests:
@@ -99,8 +105,16 @@ def _body(text: str) -> str:
 def translate(template: Template, ordered: tuple[CompiledRule, ...], directory: RuleDirectory,
               family: int) -> list[PathVerdicts]:
     """The template's verdicts with evidence naming the same rules on another host."""
+    return translate_verdicts(template.verdicts, template.ordered, ordered, directory, family)
+
+
+def translate_verdicts(verdicts_list: list[PathVerdicts], source: tuple[CompiledRule, ...],
+                       ordered: tuple[CompiledRule, ...], directory: RuleDirectory,
+                       family: int) -> list[PathVerdicts]:
+    """Verdicts whose evidence names rules of `source` (reachable rules in walk order), with
+    evidence naming the rules at the same places of `ordered` instead."""
     position = {(c.rule.table, c.rule.chain, c.rule.number): i
-                for i, c in enumerate(template.ordered)}
+                for i, c in enumerate(source)}
     cache: dict[Evidence, Evidence] = {}
 
     def moved(evidence: Evidence) -> Evidence:
@@ -119,7 +133,7 @@ def translate(template: Template, ordered: tuple[CompiledRule, ...], directory: 
         return found
 
     out = []
-    for verdicts in template.verdicts:
+    for verdicts in verdicts_list:
         out.append(PathVerdicts(
             verdicts.allowed,
             tuple((moved(e), p) for e, p in verdicts.accepted_by),

@@ -10,16 +10,23 @@ recomputes only what its rules decide (`update_host`).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.engine.analysis.classes import AddressIndex, Partition, partition
-from webapp.engine.analysis.destinations import HostDigests, Template, shape_key, translate
+from webapp.engine.analysis.destinations import (
+    HostDigests,
+    Template,
+    shape_key,
+    translate,
+    translate_verdicts,
+)
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
 from webapp.engine.analysis.ports import EMPTY, PortSet
 from webapp.engine.analysis.reach import Fixed, HostReach, Relevant
 from webapp.engine.analysis.verdicts import (
+    NOTHING,
     OPEN,
     Evidence,
     PathVerdicts,
@@ -110,6 +117,8 @@ class EffectiveGraph:
         self.evaluations = 0
         self.shared_evaluations = 0  # destinations that took a like destination's answers
         self._templates: dict[Hashable, Template] = {}
+        self._version = 0  # of the address index; templates re-cut their classes when it moves
+        self._by_host: dict[str, list[Workload]] = {}
         self._combined: dict[tuple[int, int], PortSet] = {}
         self._keep: list[tuple[PortSet, PortSet]] = []
         self._build_indexes()
@@ -127,6 +136,9 @@ class EffectiveGraph:
                 self.indexes[family] = AddressIndex.build(family, entries)
         self._position = {family: {name: i for i, name in enumerate(index.names)}
                           for family, index in self.indexes.items()}
+        self._by_host = {}
+        for workload in self.fleet.workloads:
+            self._by_host.setdefault(workload.host, []).append(workload)
 
     def engine(self, host: str) -> _HostEngine:
         found = self._engines.get(host)
@@ -188,6 +200,20 @@ class EffectiveGraph:
             touched |= {(name, d) for d in remote if name in self._into.get(d, {})}
         self._through_services()
         return touched
+
+    def update_membership(self, workloads: Iterable[Workload]) -> None:
+        """Workloads started, stopped or relabelled: the same hosts' rules over a new set of
+        workloads. Every evaluated class keeps its answer (classes are read by what the rules
+        name, not by who is in them); only classes that gain their first member are
+        evaluated, and the pairs are expanded again."""
+        self.fleet.workloads = tuple(workloads)
+        self.workloads = {w.name: w for w in self.fleet.workloads}
+        self.indexes.clear()
+        self._build_indexes()
+        self._version += 1
+        self._ingress.clear()
+        self._egress.clear()
+        self.compute()
 
     def _combine_into(self, dst: Workload) -> None:
         """Every pair toward `dst`."""
@@ -281,8 +307,8 @@ class EffectiveGraph:
         bridged = dst.attachment == "bridged"
         hook = "FORWARD" if bridged else "INPUT"
         out_iface = dst.interface if bridged else None
-        locals_ = [w for w in self.fleet.workloads if w.host == dst.host and w.name != dst.name
-                   and w.address(family) is not None]
+        locals_ = [w for w in self._by_host.get(dst.host, ())
+                   if w.name != dst.name and w.address(family) is not None]
         if engine.reach is None:
             return _Side(*_single(index, OPEN))
         # Sources on the same host come in on their own interface; when no reachable rule
@@ -293,25 +319,14 @@ class EffectiveGraph:
         fixed = any_in if shared else Fixed(family, hook, dst=dst_value, in_iface=uplink,
                                             out_iface=out_iface)
         reachable = engine.reach.relevant(fixed)
-        key = self._shape_key(engine, reachable, family, hook, shared, dst, dst_value)
-        template = self._templates.get(key) if key is not None else None
-        if template is not None and reachable.ordered is not None and engine.directory:
-            side = _Side(template.partition,
-                         translate(template, reachable.ordered, engine.directory, family))
-            self.shared_evaluations += 1
-        else:
-            parts, reps = partition(index, reachable.atoms.addresses.get(family, ()))
-            verdicts = []
-            for rep in reps:
-                if rep < 0:
-                    verdicts.append(PathVerdicts(EMPTY))
-                    continue
-                verdicts.append(engine.path(family, hook, index.texts[rep], dst_text, uplink,
-                                            out_iface, fixed))
-                self.evaluations += 1
-            side = _Side(parts, verdicts)
-            if key is not None and reachable.ordered is not None:
-                self._templates[key] = Template(parts, verdicts, reachable.ordered)
+        key = self._shape_key(engine, reachable, family, hook, shared, (dst.interface,),
+                              dst_value)
+
+        def evaluate(rep: int) -> PathVerdicts:
+            return engine.path(family, hook, index.texts[rep], dst_text, uplink, out_iface,
+                               fixed)
+
+        side = _Side(*self._classes(engine, family, reachable, key, evaluate))
         for src in locals_:
             if shared and src.attachment == "bridged" and bridged:
                 continue
@@ -320,17 +335,66 @@ class EffectiveGraph:
             side.individual[src.name] = self._local_path(family, src, dst, engine)
         return side
 
+    def _classes(self, engine: _HostEngine, family: int, reachable: Relevant,
+                 key: Hashable | None, evaluate: Callable[[int], PathVerdicts]
+                 ) -> tuple[Partition, list[PathVerdicts]]:
+        """Classes of the index under the reachable rules' atoms and their verdicts: from a
+        like workload's template (destinations.py) when there is one, else evaluated, one
+        representative per class."""
+        index = self.indexes[family]
+        atoms = reachable.atoms.addresses.get(family, ())
+        template = self._templates.get(key) if key is not None else None
+        if template is not None and reachable.ordered is not None and engine.directory:
+            if template.version != self._version:
+                self._refresh(template, index, atoms, reachable.ordered, engine, family,
+                              evaluate)
+            self.shared_evaluations += 1
+            return template.partition, translate(template, reachable.ordered,
+                                                 engine.directory, family)
+        parts, reps = partition(index, atoms)
+        verdicts = []
+        for rep in reps:
+            if rep < 0:
+                verdicts.append(NOTHING)
+                continue
+            verdicts.append(evaluate(rep))
+            self.evaluations += 1
+        if key is not None and reachable.ordered is not None and engine.directory:
+            known = {sig: v for sig, v, rep in zip(parts.signatures, verdicts, reps, strict=True)
+                     if rep >= 0}
+            self._templates[key] = Template(parts, verdicts, reachable.ordered,
+                                            engine.directory, self._version, known)
+        return parts, verdicts
+
+    def _refresh(self, template: Template, index: AddressIndex, atoms: Any,
+                 ordered: tuple[Any, ...], engine: _HostEngine, family: int,
+                 evaluate: Callable[[int], PathVerdicts]) -> None:
+        """Re-cut a template's classes on the current address index; classes that gained
+        their first member are evaluated here and kept in the template's terms."""
+        assert engine.directory is not None
+        parts, reps = partition(index, atoms)
+        for signature, rep in zip(parts.signatures, reps, strict=True):
+            if rep >= 0 and signature not in template.by_signature:
+                here = evaluate(rep)
+                self.evaluations += 1
+                template.by_signature[signature] = translate_verdicts(
+                    [here], ordered, template.ordered, template.directory, family)[0]
+        template.partition = parts
+        template.verdicts = [template.by_signature.get(sig, NOTHING) for sig in parts.signatures]
+        template.version = self._version
+
     def _shape_key(self, engine: _HostEngine, reachable: Relevant, family: int, hook: str,
-                   shared: bool, dst: Workload, dst_value: int) -> Hashable | None:
-        """Destinations with equal keys get the same verdicts (destinations.py)."""
+                   shared: bool, own: tuple[str, ...], fixed_value: int) -> Hashable | None:
+        """Workloads with equal keys get the same verdicts (destinations.py); `own` are the
+        names that stand for the workload itself, `fixed_value` its address."""
         if engine.digests is None or engine.state.rules is None:
             return None
         sensitive = reachable.address_sensitive
         context = (family, hook, shared, None if shared else engine.state.uplink,
-                   dst_value if sensitive else None,
+                   fixed_value if sensitive else None,
                    engine.state.rules.local_addresses if sensitive else None,
                    engine.digests.policies(family))
-        return shape_key(engine.digests, reachable, (dst.interface,), context)
+        return shape_key(engine.digests, reachable, own, context)
 
     def _local_path(self, family: int, src: Workload, dst: Workload,
                     engine: _HostEngine) -> PathVerdicts:
@@ -370,17 +434,17 @@ class EffectiveGraph:
         hook = "FORWARD" if bridged else "OUTPUT"
         in_iface = src.interface if bridged else None
         fixed = Fixed(family, hook, src=src_value, in_iface=in_iface, out_iface=uplink)
-        atoms = engine.reach.relevant(fixed).atoms
-        parts, reps = partition(index, atoms.addresses.get(family, ()))
-        verdicts = []
-        for rep in reps:
-            if rep < 0:
-                verdicts.append(PathVerdicts(EMPTY))
-                continue
-            verdicts.append(engine.path(family, hook, src_text, index.texts[rep], in_iface,
-                                        uplink, fixed))
-            self.evaluations += 1
-        return _Side(parts, verdicts)
+        reachable = engine.reach.relevant(fixed)
+        # The source's own address is fixed here as the destination's is for ingress; the
+        # shape key marks egress by the hook and the uplink standing where `shared` would.
+        key = self._shape_key(engine, reachable, family, f"egress {hook}", False,
+                              (src.interface,), src_value)
+
+        def evaluate(rep: int) -> PathVerdicts:
+            return engine.path(family, hook, src_text, index.texts[rep], in_iface, uplink,
+                               fixed)
+
+        return _Side(*self._classes(engine, family, reachable, key, evaluate))
 
     # -- reading --------------------------------------------------------------------------
 
