@@ -9,8 +9,8 @@ from bench.fleet import input_table, workload_address
 from bench.naive import naive_verdict
 from bench.timing import best_of
 from collectors.iptables import parse_iptables_save
-from webapp.engine.compile import compile_ruleset
 from webapp.engine.evaluate import explain
+from webapp.engine.iptables.compile import compile_ruleset
 from webapp.engine.packet import Packet
 
 

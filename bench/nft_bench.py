@@ -10,7 +10,7 @@ from typing import Any
 from bench.fleet import workload_address
 from bench.timing import best_of
 from webapp.engine.evaluate import explain
-from webapp.engine.nft_eval import nft_base_chains_from_json
+from webapp.engine.nft.evaluate import nft_base_chains_from_json
 from webapp.engine.packet import Packet
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nftables"

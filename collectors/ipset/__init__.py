@@ -8,7 +8,7 @@ raise `IpsetParseError` (file:line:col); options that are not known are kept and
 `ParseWarning`s. Elements keep what was written: addresses and CIDRs as networks, ranges as
 `AddressRange`, ports as `PortValue`, interfaces as `Interface`, MACs as lower-case text,
 marks as ints and list:set members as set names. Membership semantics live in
-`webapp.engine.ipsets`.
+`webapp.engine.iptables.ipsets`.
 """
 
 from collectors.errors import ParseError, ParseWarning

@@ -259,7 +259,7 @@ def test_every_corpus_json_dump_parses_and_is_reported():
 @pytest.mark.corpus
 def test_every_corpus_dump_compiles_and_answers_a_packet():
     from webapp.engine.evaluate import explain
-    from webapp.engine.nft_eval import compile_nft
+    from webapp.engine.nft.evaluate import compile_nft
     from webapp.engine.packet import Packet
 
     files = _corpus_files()
@@ -304,7 +304,7 @@ def test_the_calico_text_dump_loads_through_nft_and_parses():
         {"ip": 1}, 40, 62, 4, 2)
     assert report.unmodelled == {}
     from webapp.engine.evaluate import BaseChain, explain
-    from webapp.engine.nft_eval import compile_nft
+    from webapp.engine.nft.evaluate import compile_nft
 
     chains: list[BaseChain] = list(compile_nft(ruleset).base_chains[4])
     for hook, in_iface, out_iface in (("INPUT", "eth0", None), ("FORWARD", "eth0", "cali1234"),

@@ -186,8 +186,8 @@ def test_the_index_gives_the_same_answers_as_a_scan_on_a_long_chain():
                     for i in range(40))
     host = host_from(rules + "-A INPUT -p tcp -m multiport --dports 5,7 -j ACCEPT\n")
     from collectors.iptables import parse_iptables_save
-    from webapp.engine.compile import compile_ruleset
     from webapp.engine.evaluate import explain
+    from webapp.engine.iptables.compile import compile_ruleset
     from webapp.engine.packet import Packet
 
     text = ("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n" + rules

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors.ipset import Interface, parse_ipset_save
-from webapp.engine.ipsets import (
+from webapp.engine.iptables.ipsets import (
     NO_MAC,
     Endpoint,
     SetIndex,

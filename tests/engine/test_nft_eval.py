@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from collectors.iptables import parse_iptables_save
 from collectors.nft import parse_nft_json
-from webapp.engine.compile import compile_ruleset
 from webapp.engine.evaluate import explain, iptables_base_chains
-from webapp.engine.nft_eval import compile_nft, nft_base_chains, nft_base_chains_from_json
+from webapp.engine.iptables.compile import compile_ruleset
+from webapp.engine.nft.evaluate import compile_nft, nft_base_chains, nft_base_chains_from_json
 from webapp.engine.packet import Packet
 
 ACCEPT: dict[str, Any] = {"accept": None}

@@ -16,7 +16,7 @@ from collectors.nft import parse_nft_json
 from tests.kernel.nft_lab import RX_ADDRESSES, Lab, TraceEvent, can_run
 from webapp.engine.evaluate import explain
 from webapp.engine.explanation import Explanation
-from webapp.engine.nft_eval import compile_nft
+from webapp.engine.nft.evaluate import compile_nft
 from webapp.engine.packet import Packet
 from webapp.engine.values import parse_address
 

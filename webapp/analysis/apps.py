@@ -12,6 +12,7 @@ class AnalysisConfig(AppConfig):
 
         from webapp.analysis import receivers
         from webapp.inventory.services import membership_changed
+        from webapp.rules.services import snapshot_stored
 
         # A new intent version changes every host's intended state, however it was stored
         # (upload API, bundle ingest).
@@ -19,3 +20,5 @@ class AnalysisConfig(AppConfig):
                           dispatch_uid="analysis-intent-published")
         membership_changed.connect(receivers.membership_changed,
                                    dispatch_uid="analysis-membership-changed")
+        snapshot_stored.connect(receivers.snapshot_stored,
+                                dispatch_uid="analysis-snapshot-stored")

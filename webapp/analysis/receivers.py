@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.analysis.tasks import request_fleet_analysis
+from webapp.analysis.tasks import request_analysis, request_fleet_analysis
+
+
+def snapshot_stored(sender: Any, host_id: int, **kwargs: Any) -> None:
+    """A host's new snapshot: its analysis is due (the flag is set with the snapshot)."""
+    request_analysis(host_id)
 
 
 def intent_published(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:

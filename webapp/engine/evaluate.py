@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from webapp.engine.compile import CompiledChain, CompiledRule, CompiledRuleset
 from webapp.engine.explanation import Decision, Explanation, Outcome, TraceStep
+from webapp.engine.iptables.compile import CompiledChain, CompiledRule, CompiledRuleset
 from webapp.engine.packet import Packet, PacketState
 from webapp.engine.values import format_address
 

@@ -9,10 +9,10 @@ from collectors.errors import ParseWarning
 from collectors.ipset.values import IpSetDump
 from collectors.iptables import Ruleset, parse_iptables_save
 from collectors.nft.model import NftRuleset
-from webapp.engine.compile import CompiledRuleset, compile_ruleset
 from webapp.engine.evaluate import BaseChain, explain, iptables_base_chains
 from webapp.engine.explanation import Explanation
-from webapp.engine.matches import SetLookup
+from webapp.engine.iptables.compile import CompiledRuleset, compile_ruleset
+from webapp.engine.iptables.matches import SetLookup
 from webapp.engine.packet import Packet
 
 
@@ -79,7 +79,7 @@ def load_host(iptables: str | None = None, ip6tables: str | None = None,
 
 def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
     from collectors.ipset import parse_ipset_save
-    from webapp.engine.ipsets import compile_sets
+    from webapp.engine.iptables.ipsets import compile_sets
 
     dump = parse_ipset_save(text, name)
     host.ipsets = dump
@@ -89,7 +89,7 @@ def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
 
 def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]]) -> None:
     from collectors.nft import iptables_nft_tables, parse_nft_json
-    from webapp.engine.nft_eval import compile_nft
+    from webapp.engine.nft.evaluate import compile_nft
 
     ruleset = parse_nft_json(text, name)
     host.nft = ruleset

@@ -8,7 +8,7 @@ from typing import Any
 
 from collectors.errors import ParseError
 from collectors.iptables import parse_iptables_save
-from webapp.engine.compile import compile_ruleset
+from webapp.engine.iptables.compile import compile_ruleset
 from webapp.engine.values import ValueParseError
 
 # Files beside dumps that are documentation, not input.

@@ -7,7 +7,8 @@ from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
 from webapp.inventory.models import Host, Segment, Workload
-from webapp.inventory.services import parse_selector, selector_q
+from webapp.inventory.models.queries import selector_q
+from webapp.inventory.services import parse_selector
 
 _LABEL_HELP = "`key=value[,key=value...]`: only those carrying every one of these labels."
 

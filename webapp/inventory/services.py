@@ -7,14 +7,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.lookups import Exact
+from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 
 from collectors.inventory import HostEntry, Inventory, WorkloadEntry
 from webapp.inventory.models import Host, Segment, Workload
+from webapp.inventory.models.queries import running_at
 
 _WORKLOAD_FIELDS = ("addresses", "attachment", "interface", "labels")
 
@@ -185,22 +184,6 @@ def _copy_fields(workload: Workload, entry: WorkloadEntry) -> bool:
     return changed
 
 
-def running_at(at: datetime | None = None) -> Q:
-    """Workloads running at `at`; None means now (not stopped)."""
-    if at is None:
-        return Q(stopped_at__isnull=True)
-    return Q(started_at__lte=at) & (Q(stopped_at__isnull=True) | Q(stopped_at__gt=at))
-
-
-def selector_q(selector: Mapping[str, str]) -> Q:
-    """Workloads whose labels hold every key=value of selector (the empty selector: all)."""
-    condition = Q()
-    for key, value in selector.items():
-        # An expression rather than `labels__<key>`: label keys may hold `__`, dots and slashes.
-        condition &= Q(Exact(KeyTextTransform(key, "labels"), value))
-    return condition
-
-
 def parse_selector(text: str) -> dict[str, str]:
     """`app=payments,env=prod` as {"app": "payments", "env": "prod"}; raises ValueError."""
     selector: dict[str, str] = {}
@@ -214,7 +197,7 @@ def parse_selector(text: str) -> dict[str, str]:
 
 def segment_members(segment: Segment, at: datetime | None = None) -> QuerySet[Workload]:
     """The workloads a segment selects at `at` (now when None)."""
-    return Workload.objects.filter(running_at(at), selector_q(segment.selector))
+    return segment.members(at)
 
 
 def attach_member_counts(segments: Iterable[Segment], at: datetime | None = None) -> None:

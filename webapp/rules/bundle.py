@@ -27,7 +27,8 @@ from collectors.intent import format_moment
 from webapp.flows.models import FlowRecord
 from webapp.flows.services import ingest_flows
 from webapp.inventory.models import Host, Workload
-from webapp.inventory.services import ImportSummary, apply_inventory, running_at
+from webapp.inventory.models.queries import running_at
+from webapp.inventory.services import ImportSummary, apply_inventory
 from webapp.policy.services import IntentRejected, exported_text, published_by, store_intent
 from webapp.rules.dumps import TooManyRules, content_hash
 from webapp.rules.models import Snapshot

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce, Greatest
+from django.dispatch import Signal
 from django.utils import timezone
 
-from webapp.analysis.tasks import request_analysis
 from webapp.bulk import insert_rows
 from webapp.inventory.models import Host
 from webapp.rules.dumps import (
@@ -48,6 +48,9 @@ class SnapshotRejected(Exception):
         super().__init__(f"{error['file']}:{error['line']}:{error['column']}: {error['reason']}")
         self.error, self.upload_id = error, upload_id
 
+
+# Sent after a new snapshot commits (host_id): the analysis app asks for the host's analysis.
+snapshot_stored = Signal()
 
 @dataclass(frozen=True, slots=True)
 class SnapshotReceipt:
@@ -104,7 +107,7 @@ def ingest_snapshot(host: Host, collected_at: datetime, dumps: Mapping[str, str]
         if latest is None or collected_at >= latest.collected_at:
             updates["last_snapshot"] = snapshot
         Host.objects.filter(pk=locked.pk).update(**updates)
-        transaction.on_commit(lambda: request_analysis(locked.pk))
+        transaction.on_commit(lambda: snapshot_stored.send(Snapshot, host_id=locked.pk))
     return SnapshotReceipt(snapshot.pk, digest, created=True, warnings=parsed.warnings)
 
 

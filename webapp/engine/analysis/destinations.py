@@ -16,9 +16,9 @@ from typing import Any
 
 from webapp.engine.analysis.reach import Relevant
 from webapp.engine.analysis.verdicts import Evidence, PathVerdicts, RuleDirectory
-from webapp.engine.compile import CompiledRule
 from webapp.engine.explanation import Decision
 from webapp.engine.host import HostRules
+from webapp.engine.iptables.compile import CompiledRule
 
 _PLACEHOLDER = "\0"
 

@@ -19,9 +19,9 @@ from webapp.engine.analysis.atoms import (
     merge_atoms,
     nft_atoms,
 )
-from webapp.engine.compile import CompiledChain, CompiledRule, CompiledRuleset
 from webapp.engine.evaluate import PATHS
 from webapp.engine.host import HostRules
+from webapp.engine.iptables.compile import CompiledChain, CompiledRule, CompiledRuleset
 from webapp.engine.values import interface_matches
 
 _INTERFACE_MODULES = frozenset({"physdev", "devgroup"})

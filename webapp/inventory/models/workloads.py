@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from webapp.inventory.models.hosts import Host
+from webapp.inventory.models.queries import running_at, selector_q
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -74,6 +75,4 @@ class Segment(models.Model):
 
     def members(self, at: datetime | None = None) -> QuerySet[Workload]:
         """The workloads running at `at` (now when None) whose labels match the selector."""
-        from webapp.inventory.services import segment_members
-
-        return segment_members(self, at)
+        return Workload.objects.filter(running_at(at), selector_q(self.selector))

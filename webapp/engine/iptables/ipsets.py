@@ -41,7 +41,7 @@ from collectors.ipset import (
     PortValue,
     parse_ipset_save,
 )
-from webapp.engine.setlookup import NO_MAC, Endpoint, SetLookup
+from webapp.engine.iptables.setlookup import NO_MAC, Endpoint, SetLookup
 
 """Pass as a MAC when the packet has no MAC header (e.g. OUTPUT): MAC sets never match it."""
 

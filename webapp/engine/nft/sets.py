@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.nft.model import NftSet, NftTable
-from webapp.engine.nft_exprs import Selector, compile_selector
-from webapp.engine.nft_types import (
+from webapp.engine.nft.exprs import Selector, compile_selector
+from webapp.engine.nft.types import (
     BITMASK_TYPES,
     BREAK,
     Pattern,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from collectors.errors import ParseWarning
 from collectors.iptables import Match, Option, Rule, Ruleset
-from webapp.engine.matches import (
+from webapp.engine.iptables.matches import (
     Check,
     CompiledCheck,
     SetLookup,
@@ -18,8 +18,8 @@ from webapp.engine.matches import (
     is_modelled,
     protocol_check,
 )
+from webapp.engine.iptables.targets import TargetAction, compile_target
 from webapp.engine.packet import PacketState
-from webapp.engine.targets import TargetAction, compile_target
 from webapp.engine.values import (
     PORT_PROTOCOLS,
     ValueParseError,

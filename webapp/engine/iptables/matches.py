@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collectors.iptables import Match, Option
+from webapp.engine.iptables.setlookup import NO_MAC, Endpoint, SetLookup
 from webapp.engine.packet import PacketState
-from webapp.engine.setlookup import NO_MAC, Endpoint, SetLookup
 from webapp.engine.values import (
     PORT_PROTOCOLS,
     ValueParseError,

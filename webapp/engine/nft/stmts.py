@@ -10,11 +10,11 @@ from typing import Any
 
 from collectors.nft.render import render_expression, render_statement
 from webapp.engine.evaluate import EvalRun, choose
-from webapp.engine.nft_exprs import compile_selector
-from webapp.engine.nft_nat import compile_nat
-from webapp.engine.nft_sets import SetResolver, compile_match, key_of
-from webapp.engine.nft_types import BREAK
-from webapp.engine.nft_values import compile_value, resolve
+from webapp.engine.nft.exprs import compile_selector
+from webapp.engine.nft.nat import compile_nat
+from webapp.engine.nft.sets import SetResolver, compile_match, key_of
+from webapp.engine.nft.types import BREAK
+from webapp.engine.nft.values import compile_value, resolve
 from webapp.engine.values import ValueParseError
 
 

@@ -21,9 +21,9 @@ from collectors.errors import ParseWarning
 from collectors.nft import NftChain, NftRule, NftRuleset, iptables_nft_tables, parse_nft_json
 from webapp.engine.evaluate import BaseChain, EvalRun, RuleLoopError, choose
 from webapp.engine.explanation import Decision, TraceStep
-from webapp.engine.nft_nat import nat_bound
-from webapp.engine.nft_sets import SetResolver
-from webapp.engine.nft_stmts import (
+from webapp.engine.nft.nat import nat_bound
+from webapp.engine.nft.sets import SetResolver
+from webapp.engine.nft.stmts import (
     CONTINUE,
     RuleContext,
     Step,

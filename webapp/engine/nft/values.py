@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from webapp.engine.evaluate import EvalRun, choose
-from webapp.engine.nft_exprs import compile_selector
-from webapp.engine.nft_sets import SetResolver, key_of
-from webapp.engine.nft_types import BREAK, flag_value, parse_constant
+from webapp.engine.nft.exprs import compile_selector
+from webapp.engine.nft.sets import SetResolver, key_of
+from webapp.engine.nft.types import BREAK, flag_value, parse_constant
 from webapp.engine.packet import PacketState
 from webapp.engine.values import ValueParseError
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.nft.render import render_expression
-from webapp.engine.matches import address_type
-from webapp.engine.nft_types import (
+from webapp.engine.iptables.matches import address_type
+from webapp.engine.nft.types import (
     BREAK,
     CT_STATE,
     FIB_ADDRTYPE,

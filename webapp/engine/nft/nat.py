@@ -1,5 +1,6 @@
 """nft NAT statements (dnat, snat, masquerade, redirect) with the effect iptables' NAT targets
-have in webapp/engine/targets.py: the new address and port, and the connection's NAT status."""
+have in webapp/engine/iptables/targets.py: the new address and port, and the connection's NAT
+status."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 from webapp.engine.evaluate import EvalRun
 from webapp.engine.nat import INTERFACE_ADDRESS, RANGE_ADDRESS, bind
-from webapp.engine.nft_sets import SetResolver
-from webapp.engine.nft_types import BREAK
-from webapp.engine.nft_values import ValueReader, compile_value, resolve
+from webapp.engine.nft.sets import SetResolver
+from webapp.engine.nft.types import BREAK
+from webapp.engine.nft.values import ValueReader, compile_value, resolve
 from webapp.engine.packet import PacketState
 from webapp.engine.values import ValueParseError
 

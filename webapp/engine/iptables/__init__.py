@@ -1,0 +1,1 @@
+"""iptables and ipset: rules compiled into checks and targets, set lookups."""

@@ -1,0 +1,1 @@
+"""nftables: its types, expressions, statements, sets, NAT and evaluation."""
