@@ -1,0 +1,1 @@
+"""Service matrices: which address classes may open a connection to which, as fffuu computes."""
