@@ -12,6 +12,7 @@ from webapp.analysis.api.views import (
     ExplainView,
     GraphView,
 )
+from webapp.analysis.api.matrix import ServiceMatrixView
 from webapp.api.views import ApiRootView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
@@ -68,5 +69,6 @@ urlpatterns = [
     path("drift/", DriftView.as_view(), name="drift"),
     path("convergence/", ConvergenceView.as_view(), name="convergence"),
     path("cost/", CostView.as_view(), name="cost"),
+    path("service-matrix/", ServiceMatrixView.as_view(), name="service-matrix"),
     *router.urls,
 ]

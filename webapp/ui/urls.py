@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from webapp.ui import views
+from webapp.ui import matrix, views
 
 app_name = "ui"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("hosts/<str:name>/", views.HostView.as_view(), name="host"),
     path("flows/", views.FlowListView.as_view(), name="flows"),
     path("explain/", views.ExplainView.as_view(), name="explain"),
+    path("service-matrix/", matrix.ServiceMatrixView.as_view(), name="service-matrix"),
 ]
