@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from bench import explain_bench, ingest_bench, nft_bench, parse_bench
+from bench import explain_bench, graph_bench, ingest_bench, nft_bench, parse_bench
 
 
 def main() -> int:
@@ -17,7 +17,8 @@ def main() -> int:
     results = {"parse": parse_bench.run(quick=args.quick),
                "explain": explain_bench.run(quick=args.quick),
                "nft": nft_bench.run(quick=args.quick),
-               "ingest": ingest_bench.run(quick=args.quick)}
+               "ingest": ingest_bench.run(quick=args.quick),
+               "graph": graph_bench.run(quick=args.quick)}
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -38,3 +38,17 @@ def test_the_quick_benchmark_runs_and_reports_every_figure() -> None:
                    "flow_records_per_s_2_workers", "flow_records_per_s_http_2_processes",
                    "snapshot_s", "snapshot_baseline_ms", "snapshot_s_2_workers"):
         assert ingest[figure] > 0, figure
+    graph = {row["style"]: row for row in report["graph"]}
+    assert sorted(graph) == ["ipset", "per-peer"]
+    for row in graph.values():
+        assert (row["hosts"], row["workloads"]) == (20, 100)
+        assert row["pairs"] == 20 * 5 * 5 * 5  # 100 allows, each of 5 x 5 workloads
+        assert row["disagreements"] == 0  # the graph says what packet by packet says
+        for figure in ("load_compile_s", "graph_s", "evaluations", "peak_rss_mib",
+                       "update_ms_median", "load_and_update_ms_median",
+                       "update_touched_pairs_median", "baseline_us_per_triple", "baseline_s",
+                       "ratio"):
+            assert row[figure] > 0, (row["style"], figure)
+    assert graph["ipset"]["set_members"] > 0
+    assert graph["per-peer"]["set_members"] == 0
+    assert graph["per-peer"]["rules"] > graph["ipset"]["rules"]
