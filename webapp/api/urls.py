@@ -5,6 +5,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from webapp.analysis.api.matrix import ServiceMatrixView
 from webapp.analysis.api.views import (
     ConvergenceView,
     CostView,
@@ -12,7 +13,7 @@ from webapp.analysis.api.views import (
     ExplainView,
     GraphView,
 )
-from webapp.analysis.api.matrix import ServiceMatrixView
+from webapp.analysis.api.whatif import FixView, WhatIfView
 from webapp.api.views import ApiRootView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
@@ -70,5 +71,7 @@ urlpatterns = [
     path("convergence/", ConvergenceView.as_view(), name="convergence"),
     path("cost/", CostView.as_view(), name="cost"),
     path("service-matrix/", ServiceMatrixView.as_view(), name="service-matrix"),
+    path("whatif/", WhatIfView.as_view(), name="whatif"),
+    path("fix/", FixView.as_view(), name="fix"),
     *router.urls,
 ]
