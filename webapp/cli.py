@@ -14,6 +14,7 @@ from collectors.errors import ParseError
 from collectors.lab.cli import add_lab_parser
 from webapp.engine.analysis.commands import add_analysis_parsers
 from webapp.engine.analysis.whatif_commands import add_whatif_parsers
+from webapp.engine.audit.verify import add_audit_parser
 from webapp.engine.explanation import Explanation
 from webapp.engine.host import HostRules, load_host
 from webapp.engine.matrix.commands import add_service_matrix_parser
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="one JSON object per file")
     report.set_defaults(handler=_report)
     add_analysis_parsers(commands)
+    add_audit_parser(commands)
     add_whatif_parsers(commands)
     add_service_matrix_parser(commands)
     add_agent_parser(commands)

@@ -15,6 +15,7 @@ from webapp.analysis.api.views import (
 )
 from webapp.analysis.api.whatif import FixView, WhatIfView
 from webapp.api.views import ApiRootView
+from webapp.audit.api.views import AuditEventViewSet, AuditExportView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
 from webapp.inventory.api import urls as inventory_urls
@@ -47,6 +48,7 @@ router.register("sets", ParsedSetViewSet)
 router.register("rejected-uploads", RejectedUploadViewSet)
 router.register("flows", FlowRecordViewSet)
 router.register("intents", IntentVersionViewSet)
+router.register("audit-log", AuditEventViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -70,6 +72,7 @@ urlpatterns = [
     path("drift/", DriftView.as_view(), name="drift"),
     path("convergence/", ConvergenceView.as_view(), name="convergence"),
     path("cost/", CostView.as_view(), name="cost"),
+    path("audit-export/", AuditExportView.as_view(), name="audit-export"),
     path("service-matrix/", ServiceMatrixView.as_view(), name="service-matrix"),
     path("whatif/", WhatIfView.as_view(), name="whatif"),
     path("fix/", FixView.as_view(), name="fix"),
