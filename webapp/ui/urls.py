@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from webapp.ui import matrix, views
+from webapp.ui import matrix, views, whatif
 
 app_name = "ui"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("flows/", views.FlowListView.as_view(), name="flows"),
     path("explain/", views.ExplainView.as_view(), name="explain"),
     path("service-matrix/", matrix.ServiceMatrixView.as_view(), name="service-matrix"),
+    path("whatif/", whatif.WhatIfView.as_view(), name="whatif"),
+    path("fix/", whatif.FixView.as_view(), name="fix"),
 ]
