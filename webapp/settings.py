@@ -195,7 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["webapp.api.permissions.IsViewer"],
     "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "webapp.api.schema.RoleAutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -212,6 +212,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IngestStatusEnum": ["created", "seen-again"],
         "SegmentEdgeStatusEnum": ["full", "partial"],
+        # explain's hook and the service matrix's chain are the same three built-in chains.
+        "PathEnum": ["INPUT", "FORWARD", "OUTPUT"],
     },
 }
 
