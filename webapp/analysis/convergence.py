@@ -16,6 +16,7 @@ from webapp.analysis.timeline import DatabaseAnalysis, load_database_timeline
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
+from webapp.live import broadcast
 from webapp.policy.models import IntentVersion
 from webapp.rules.models import Snapshot
 
@@ -71,6 +72,7 @@ def _store(generations: list[dict[str, Any]], inputs: str) -> None:
                                position=i, converged_at=_moment(h["converged_at"]),
                                seconds=h["seconds"])
                 for i, h in enumerate(entry["hosts"])])
+            broadcast.generation_progress(row.number, row.converged, row.listed)
 
 
 def _moment(text: str | None) -> datetime | None:

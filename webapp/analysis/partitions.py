@@ -28,6 +28,7 @@ from webapp.analysis.timeline import (
 from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.inventory.models import Host
+from webapp.live import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def _analyse(host_id: int, run: int) -> AnalysisOutcome:
             updated_at=timezone.now())
         if marked:
             mark_hosts_due(marked)
+        broadcast.host_analysed(host_id)
     return AnalysisOutcome("stored", len(edges), len(findings), marked)
 
 
@@ -259,6 +261,7 @@ def _moment(text: str | None) -> datetime | None:
 def _progress(host_id: int, run: int, done: int) -> None:
     AnalysisState.objects.filter(host_id=host_id, run=run).update(
         done=done, updated_at=timezone.now())
+    broadcast.host_progress(host_id, done, STEPS)
 
 
 def _finish(host_id: int, run: int) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.analysis.tasks import request_analysis, request_fleet_analysis
+from webapp.live import broadcast
 
 
 def snapshot_stored(sender: Any, host_id: int, **kwargs: Any) -> None:
     """A host's new snapshot: its analysis is due (the flag is set with the snapshot)."""
+    broadcast.host_snapshot(host_id)
     request_analysis(host_id)
 
 
