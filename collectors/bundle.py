@@ -267,7 +267,8 @@ def inventory_yaml(document: Mapping[str, Any]) -> str:
     lines = []
     for key in ("hosts", "workloads"):
         if key in document:
-            lines.append(f"{key}:")
+            # `hosts:` alone would read back as null, not as an empty list.
+            lines.append(f"{key}:" if document[key] else f"{key}: []")
             for item in document[key]:
                 text = yaml.safe_dump(item, default_flow_style=True, sort_keys=False,
                                       width=1 << 16).strip()

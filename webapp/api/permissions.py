@@ -104,6 +104,8 @@ def required_role(view: APIView, method: str) -> str | None:
             named.append(permission.required_role(method))
         elif (role := getattr(permission, "role", None)) is not None:
             named.append(str(role))
+        elif type(permission).__name__ == "IsAuthenticated":  # DRF's, as the schema views use
+            named.append(VIEWER)
     if not named:
         return None
     order = {role: i for i, role in enumerate((AGENT, *ROLES))}

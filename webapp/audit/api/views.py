@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from collectors.bundle import BundleError
+from collectors.errors import ParseError
 from webapp.api.permissions import IsAuditor
 from webapp.audit.api.renderers import AuditEventCSVRenderer
 from webapp.audit.api.serializers import AuditEventSerializer, AuditExportQuerySerializer
@@ -53,12 +55,17 @@ class AuditExportView(APIView):
         operation_id="audit_export",
         parameters=[AuditExportQuerySerializer],
         responses={(200, "application/gzip"): OpenApiResponse(
-            OpenApiTypes.BINARY, description="the archive (Content-Disposition names it)")})
-    def get(self, request: Request) -> HttpResponse:
+            OpenApiTypes.BINARY, description="the archive (Content-Disposition names it)"),
+            409: OpenApiResponse(description="the stored data cannot be exported; `detail` "
+                                             "names the file and why")})
+    def get(self, request: Request) -> HttpResponse | Response:
         form = AuditExportQuerySerializer(data=request.query_params)
         form.is_valid(raise_exception=True)
         at = form.validated_data.get("at") or timezone.now()
-        archive = export_audit(at, request.user, via="api")
+        try:
+            archive = export_audit(at, request.user, via="api")
+        except (BundleError, ParseError) as exc:
+            return Response({"detail": str(exc)}, status=409)
         response = HttpResponse(archive.tar_gz(), content_type="application/gzip")
         response["Content-Disposition"] = f'attachment; filename="{archive.name}.tar.gz"'
         return response

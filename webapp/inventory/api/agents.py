@@ -143,6 +143,7 @@ class HostTokenScope(BasePermission):
     """Only an agent token, and only for the host it belongs to (the body's `host`)."""
 
     message = "This token belongs to another host."
+    role = "agent"  # what the OpenAPI schema and webapp.api.permissions.required_role say
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         token = request.auth
