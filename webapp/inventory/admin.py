@@ -7,6 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from webapp.audit.models import AuditEvent
+from webapp.audit.services import record_event
 from webapp.inventory.models import AgentToken, Host, Segment, Workload
 
 
@@ -22,7 +24,9 @@ class HostAdmin(admin.ModelAdmin):
     @admin.action(description="Issue an agent token (shown once)")
     def issue_agent_token(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
         for host in queryset:
-            _, plaintext = AgentToken.issue(host)
+            token, plaintext = AgentToken.issue(host)
+            record_event(request.user, AuditEvent.Action.TOKEN_CREATED, host=host.name,
+                         token=token.pk, via="admin")
             self.message_user(request, f"Agent token for {host.name}: {plaintext}",
                               messages.WARNING)
 
@@ -41,7 +45,13 @@ class AgentTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
-        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        tokens = list(queryset.filter(revoked_at__isnull=True).select_related("host"))
+        revoked = AgentToken.objects.filter(pk__in=[t.pk for t in tokens],
+                                            revoked_at__isnull=True).update(
+            revoked_at=timezone.now())
+        for token in tokens:
+            record_event(request.user, AuditEvent.Action.TOKEN_REVOKED, host=token.host.name,
+                         token=token.pk, via="admin")
         self.message_user(request, f"Revoked {revoked} token(s).")
 
 

@@ -9,6 +9,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from webapp.audit.models import AuditEvent
+from webapp.audit.services import record_event
 from webapp.inventory.api.agents import BoundedJSONParser, LimitErrorSerializer
 from webapp.inventory.api.permissions import IsOperatorOrReadOnly
 from webapp.policy.api.serializers import (
@@ -53,5 +55,7 @@ class IntentVersionViewSet(mixins.CreateModelMixin,
             return Response({"error": exc.to_dict()}, status=status.HTTP_409_CONFLICT)
         except IntentRejected as exc:
             return Response({"error": exc.to_dict()}, status=status.HTTP_400_BAD_REQUEST)
+        record_event(request.user, AuditEvent.Action.INTENT_UPLOAD, version=row.version,
+                     sha256=row.sha256, created=created)
         return Response(self.get_serializer(row).data,
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

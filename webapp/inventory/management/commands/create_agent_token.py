@@ -5,6 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from webapp.audit.models import AuditEvent
+from webapp.audit.services import record_event
 from webapp.inventory.models import AgentToken, Host
 
 
@@ -20,7 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             host, created = Host.objects.get_or_create(name=options["host"])
-            _, plaintext = AgentToken.issue(host)
+            token, plaintext = AgentToken.issue(host)
+            record_event(None, AuditEvent.Action.TOKEN_CREATED, host=host.name, token=token.pk,
+                         via="command")
         # Only the token on stdout, so that `TOKEN=$(manage.py create_agent_token h)` works.
         self.stderr.write(f"{'Created host' if created else 'Host'} {host.name}; "
                           "its new agent token (shown once):")
