@@ -19,7 +19,8 @@ from webapp.inventory.models import AgentToken, Host
 
 pytestmark = pytest.mark.django_db
 
-INTENT = "segments:\n  web: {app: web}\n  db: {app: db}\nallow:\n  - {from: web, to: db, ports: [tcp/5432]}\ndefault: deny\n"
+INTENT = ("segments:\n  web: {app: web}\n  db: {app: db}\n"
+          "allow:\n  - {from: web, to: db, ports: [tcp/5432]}\ndefault: deny\n")
 
 
 @pytest.fixture
