@@ -1,0 +1,149 @@
+/* The segment graph: the server's figure drawn with Plotly.react, an edge table with the same
+ * edges for keyboards and screen readers, and the workload pairs and deciding rules of the
+ * edge picked. Live events redraw it in place. */
+(function () {
+  "use strict";
+  var E = Segscope.element;
+  var root = document.getElementById("segment-graph");
+  if (!root) { return; }
+  var plot = document.getElementById("graph-plot");
+  var form = document.getElementById("graph-filters");
+  var table = document.getElementById("graph-edges");
+  var detail = document.getElementById("edge-detail");
+  var picked = null;
+
+  function query() {
+    var params = new URLSearchParams();
+    ["focus", "port"].forEach(function (name) {
+      var value = form.elements[name].value.trim();
+      if (value) { params.set(name, value); }
+    });
+    return params;
+  }
+
+  function counts(edge) {
+    if (edge.status !== "partial") { return edge.status === "full" ? "all " + edge.pairs : ""; }
+    return Object.keys(edge.pairs_allowed).map(function (port) {
+      return port + " " + edge.pairs_allowed[port] + "/" + edge.pairs;
+    }).join(", ");
+  }
+
+  function drawTable(data) {
+    var body = table.querySelector("tbody");
+    body.replaceChildren();
+    data.edges.forEach(function (edge) {
+      var button = E("button", {type: "button", class: "link",
+                                 text: edge.src + " → " + edge.dst,
+                                 "aria-label": "workload pairs of " + edge.src + " to " + edge.dst});
+      button.addEventListener("click", function () { pick(edge.src, edge.dst); });
+      body.appendChild(E("tr", {"data-edge": edge.src + "|" + edge.dst, class: "edge " + edge.class}, [
+        E("td", {}, [button]),
+        E("td", {}, [E("span", {class: "edge-class " + edge.class, text: data.classes[edge.class]})]),
+        E("td", {text: edge.allowed.join(", ")}),
+        E("td", {text: edge.intended.join(", ")}),
+        E("td", {text: counts(edge)}),
+      ]));
+    });
+    document.getElementById("graph-count").textContent =
+      data.segments.length + " segments, " + data.edges.length + " edges" +
+      (data.intent ? " (intent " + data.intent + ")" : " (no intent)");
+  }
+
+  function draw() {
+    var params = query();
+    return Segscope.fetchJSON(root.dataset.url + "?" + params.toString()).then(function (data) {
+      root.dataset.nodes = data.segments.map(function (s) { return s.name; }).join(",");
+      root.dataset.edges = data.edges.map(function (e) { return e.src + "|" + e.dst + "|" + e.class; }).join(",");
+      drawTable(data);
+      return Plotly.react(plot, data.figure.data, data.figure.layout,
+                          {responsive: true, displaylogo: false});
+    }).then(function () {
+      root.dataset.drawn = String(Number(root.dataset.drawn || 0) + 1);
+      if (picked) { pick(picked[0], picked[1]); }
+    });
+  }
+
+  function pick(src, dst) {
+    picked = [src, dst];
+    var params = query();
+    params.delete("focus");
+    params.set("src", src);
+    params.set("dst", dst);
+    return Segscope.fetchJSON(root.dataset.edgeUrl + "?" + params.toString()).then(showDetail);
+  }
+
+  function ruleText(rule) {
+    if (rule.policy) { return rule.table + " " + rule.chain + " policy"; }
+    return rule.table + " " + rule.chain + " rule " + (rule.rule_number || rule.handle) +
+      (rule.line ? " (line " + rule.line + ")" : "");
+  }
+
+  function showDetail(data) {
+    detail.hidden = false;
+    detail.replaceChildren(E("h2", {text: data.src + " → " + data.dst}));
+    detail.appendChild(E("p", {class: "muted", text: data.pairs.length + " of " +
+      data.pairs_total + " workload pairs allowed something" +
+      (data.intended.length ? "; intended " + data.intended.join(", ") : "; not intended")}));
+    if (data.pairs.length) {
+      var rows = data.pairs.map(function (p) {
+        return E("tr", {}, [E("td", {text: p.src}), E("td", {}, [hostLink(p.src_host)]),
+                            E("td", {text: p.dst}), E("td", {}, [hostLink(p.dst_host)]),
+                            E("td", {text: p.allowed.join(", ")})]);
+      });
+      detail.appendChild(E("table", {class: "data pairs"}, [
+        E("thead", {}, [E("tr", {}, ["source", "host", "destination", "host", "allowed"].map(
+          function (h) { return E("th", {text: h}); }))]),
+        E("tbody", {}, rows)]));
+    }
+    data.hosts.forEach(function (host) {
+      var section = E("section", {class: "host-rules"}, [E("h3", {}, ["Deciding rules on ", hostLink(host.host)])]);
+      section.appendChild(E("ul", {}, host.rules.map(function (rule) {
+        return E("li", {}, [E("code", {text: ruleText(rule)}), " ",
+                            E("span", {class: "muted", text: (rule.hook || "") + " · " + rule.pairs + " pairs"}),
+                            rule.text ? E("pre", {text: rule.text}) : ""]);
+      })));
+      detail.appendChild(section);
+    });
+    detail.focus();
+  }
+
+  function hostLink(name) {
+    return name ? E("a", {href: "/hosts/" + encodeURIComponent(name) + "/", text: name}) : "";
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var params = query();
+    window.history.replaceState(null, "", window.location.pathname +
+                                (params.toString() ? "?" + params.toString() : ""));
+    draw();
+  });
+  form.querySelector("[data-clear]").addEventListener("click", function () {
+    form.elements.focus.value = "";
+    form.elements.port.value = "";
+    form.requestSubmit();
+  });
+
+  var bound = false;
+  function bindClicks() {
+    if (bound) { return; }
+    bound = true;
+    plot.on("plotly_click", function (event) {
+      var point = event.points && event.points[0];
+      if (!point) { return; }
+      if (point.data.meta === "edge") {
+        var pair = point.customdata.split("|");
+        pick(pair[0], pair[1]);
+      } else if (point.data.meta === "node") {
+        form.elements.focus.value = point.customdata;
+        form.requestSubmit();
+      }
+    });
+  }
+
+  var refresh = Segscope.refresher(function () { return draw().then(bindClicks); });
+  refresh();
+  Segscope.connect(["fleet"], function (event) {
+    if (event.type === "host.analysed" || event.type === "generation.progress") { refresh(); }
+  }, refresh);
+})();
