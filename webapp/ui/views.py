@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.generic import FormView, ListView, TemplateView
 
 from webapp.analysis.services import NoSnapshot, explain_flow
@@ -21,6 +22,7 @@ from webapp.engine.values import ValueParseError
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host, Workload
 from webapp.rules.models import ParsedChain, ParsedRule
+from webapp.ui.dashboard import host_state
 
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 
@@ -92,7 +94,7 @@ class HostView(LoginRequiredMixin, TemplateView):
                 chains.append({"chain": chain,
                                "rules": rules.get((chain.family, chain.table, chain.name), [])})
         return super().get_context_data(
-            host=host, snapshot=snapshot, chains=chains,
+            host=host, snapshot=snapshot, chains=chains, convergence=host_state(host),
             workloads=host.workloads.order_by("stopped_at", "name"),
             flows=with_explain_links(host.flow_records.select_related("host")[:50]), **kwargs)
 
@@ -112,6 +114,9 @@ class FlowListView(LoginRequiredMixin, ListView):
         host = self.request.GET.get("host")
         if host:
             flows = flows.filter(host__name=host)
+        since = parse_datetime(self.request.GET.get("since", ""))
+        if since is not None:
+            flows = flows.filter(bucket_end__gt=since)
         return flows
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
