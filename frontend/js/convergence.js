@@ -38,6 +38,7 @@
         E("td", {text: d.first}), E("td", {}, [E("a", {href: explain, text: "explain"})])]));
     });
     document.getElementById("drops").hidden = generation.drops_while_converging.length === 0;
+    document.getElementById("no-drops").hidden = generation.drops_while_converging.length > 0;
     return Promise.all([
       Plotly.react("convergence-plot", data.figure.data, data.figure.layout,
                    {responsive: true, displaylogo: false}),

@@ -1,10 +1,16 @@
-"""A real browser: Playwright driving Debian's chromium against the live test server."""
+"""A real browser: Playwright driving Debian's chromium against the application served as
+deployed (uvicorn, the ASGI application with its websockets) on the test database, with a
+Celery worker and Redis when REDIS_URL is set."""
 
 import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
+from celery import current_app
+from django.db import connection
+
+from tests.browser.servers import LiveServer, start_uvicorn, start_worker, stop
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a machine without a display or outside network (see docs): no sandbox as root,
@@ -33,3 +39,29 @@ def browser() -> Iterator[object]:
             del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup: None, django_db_blocker: object) -> Iterator[LiveServer]:
+    """uvicorn serving webapp.asgi on the test database (PostgreSQL: another process shares
+    it)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the server process shares the test database over PostgreSQL")
+    server = start_uvicorn()
+    try:
+        yield server
+    finally:
+        stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None) -> Iterator[object]:
+    """A Celery worker on the test database and the test Redis broker."""
+    if current_app.conf.task_always_eager:
+        pytest.skip("needs the Redis broker (REDIS_URL), as `make test` sets it")
+    current_app.control.purge()  # requests other tests left in the queue
+    worker = start_worker()
+    try:
+        yield worker
+    finally:
+        stop(worker)

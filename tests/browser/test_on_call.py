@@ -11,9 +11,9 @@ def fleet(django_user_model, node_02_with_a_drop):
     return node_02_with_a_drop
 
 
-def test_a_dropped_flow_leads_to_the_rule_that_dropped_it(browser, live_server, fleet):
+def test_a_dropped_flow_leads_to_the_rule_that_dropped_it(browser, asgi_server, fleet):
     page = browser.new_page()
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{asgi_server.url}/")
     page.fill("input[name=username]", "olivia")
     page.fill("input[name=password]", "olivia-password")
     page.click("button[type=submit]")
@@ -28,9 +28,9 @@ def test_a_dropped_flow_leads_to_the_rule_that_dropped_it(browser, live_server, 
     page.close()
 
 
-def test_the_host_page_shows_rule_counters_in_the_browser(browser, live_server, fleet):
+def test_the_host_page_shows_rule_counters_in_the_browser(browser, asgi_server, fleet):
     page = browser.new_page()
-    page.goto(f"{live_server.url}/hosts/node-02/")
+    page.goto(f"{asgi_server.url}/hosts/node-02/")
     page.fill("input[name=username]", "olivia")
     page.fill("input[name=password]", "olivia-password")
     page.click("button[type=submit]")

@@ -89,3 +89,11 @@ def test_storing_convergence_tells_each_generations_group(demo: None, sent: Sent
         ({"type": "generation.progress", "generation": 2, "converged": 2, "listed": 3},
          ("fleet", "generation-2")),
     ]
+
+
+async def test_it_sends_from_synchronous_code_running_inside_an_event_loop(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="webapp.live.broadcast"):
+        broadcast.send_now({"type": "host.snapshot", "host": 1}, ["fleet"])
+
+    assert "could not broadcast" not in caplog.text

@@ -136,8 +136,9 @@ def convergence_figure(generation: Mapping[str, Any]) -> dict[str, Any]:
          "name": "hosts listed", "line": {"dash": "dot", "color": "#5b6475"},
          "hoverinfo": "skip"},
     ], "layout": {
-        "margin": {"l": 50, "r": 10, "t": 10, "b": 40}, "showlegend": True,
-        "legend": {"orientation": "h"}, "uirevision": "convergence",
+        "margin": {"l": 50, "r": 10, "t": 30, "b": 40}, "showlegend": True,
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        "uirevision": "convergence",
         "xaxis": {"title": {"text": "time (UTC)"}, "type": "date"},
         "yaxis": {"title": {"text": "hosts converged"}, "rangemode": "tozero",
                   "range": [0, max(listed, 1) * 1.05]}}}

@@ -3,9 +3,11 @@ committed. Browsers refetch what an event names over REST."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -37,6 +39,24 @@ def broadcast(event: dict[str, Any], groups: Iterable[str]) -> None:
 
 def send_now(event: dict[str, Any], groups: Iterable[str]) -> None:
     """Send `event` to each group now, logging instead of raising when the layer fails."""
+    if _in_event_loop():
+        # Synchronous code called from an event loop's own thread cannot wait on the loop
+        # it blocks: send from a helper thread instead.
+        with ThreadPoolExecutor(max_workers=1) as helper:
+            helper.submit(_send, event, tuple(groups)).result()
+        return
+    _send(event, groups)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _send(event: dict[str, Any], groups: Iterable[str]) -> None:
     try:
         layer = get_channel_layer()
         if layer is None:

@@ -1,0 +1,88 @@
+"""The deployment's processes for browser tests: uvicorn serving the ASGI application
+(websockets included) and a Celery worker, both on the test database and the test Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import connection
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveServer:
+    """A server process and the URL it answers on."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def database_url() -> str:
+    """The test database, as the processes started here read it."""
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def environment() -> dict[str, str]:
+    # DEBUG serves the static files from the finders, as `make demo` does.
+    return dict(os.environ, DATABASE_URL=database_url(), DEBUG="true")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_uvicorn() -> LiveServer:
+    """`uvicorn webapp.asgi:application`, as docker-compose runs it, once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+        cwd=REPO_ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"uvicorn exited: {output}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return LiveServer(url, process)
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            raise RuntimeError("uvicorn did not answer /healthz")
+        time.sleep(0.1)  # paces the readiness probe only
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """`celery -A webapp worker`, as the deployment starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=REPO_ROOT, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
