@@ -15,6 +15,7 @@ from django.views.generic import TemplateView
 
 from webapp.analysis.models import DriftFinding
 from webapp.analysis.results import drift_findings, parse_port
+from webapp.engine.audit.tables import cell
 from webapp.inventory.models import Host
 from webapp.ui import dashboard
 
@@ -137,7 +138,10 @@ class DriftListView(LoginRequiredMixin, TemplateView):
         response["Content-Disposition"] = 'attachment; filename="drift.csv"'
         writer = csv.DictWriter(response, DRIFT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(dashboard.drift_rows(self.findings().iterator()))
+        # Cells a spreadsheet would run as formulas get a leading apostrophe, as in the audit
+        # export.
+        writer.writerows({k: cell(v) for k, v in row.items()}
+                         for row in dashboard.drift_rows(self.findings().iterator()))
         return response
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
