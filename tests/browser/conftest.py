@@ -41,7 +41,9 @@ def browser() -> Iterator[object]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
-@pytest.fixture(scope="session")
+# Module scope: a server or worker that outlived the browser tests would take the tasks later
+# tests enqueue and touch their database while it is being flushed.
+@pytest.fixture(scope="module")
 def asgi_server(django_db_setup: None, django_db_blocker: object) -> Iterator[LiveServer]:
     """uvicorn serving webapp.asgi on the test database (PostgreSQL: another process shares
     it)."""
@@ -54,7 +56,7 @@ def asgi_server(django_db_setup: None, django_db_blocker: object) -> Iterator[Li
         stop(server.process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(django_db_setup: None) -> Iterator[object]:
     """A Celery worker on the test database and the test Redis broker."""
     if current_app.conf.task_always_eager:
