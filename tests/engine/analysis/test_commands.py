@@ -20,7 +20,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
 def test_graph_prints_every_allowed_pair_with_its_evidence(
         capsys: pytest.CaptureFixture[str]) -> None:
     edges = run(capsys, "graph", str(DEMO), "--json")["edges"]
-    assert len(edges) == 24
+    # 18 pairs of v1, web to node-01's and node-02's cache of v2, and node-02's drift: a
+    # foreign scrape rule, payments to its cache, its cache through a reused web address.
+    assert len(edges) == 29
     assert [(e["src"], e["dst"]) for e in edges] == sorted((e["src"], e["dst"]) for e in edges)
     by_pair = {(e["src"], e["dst"]): e for e in edges}
     remote = by_pair[("web-889a", "payments-251d")]
@@ -58,6 +60,16 @@ def test_drift_names_the_straggler_and_its_dropping_rule(
                                "dst_segment", "workloads", "ports", "since"}
 
 
+def test_drift_of_the_demo_has_every_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    findings = run(capsys, "drift", str(DEMO), "--json")["findings"]
+    assert {f["kind"] for f in findings} == {"missing", "excess", "stale", "shadowed",
+                                             "unused", "foreign"}
+    notes = {f["note"] for f in findings if f["kind"] == "stale"}
+    assert notes == {"no live workload owns this address",
+                     "address reused: named for web-3c1a (web), now owned by cache-92cc "
+                     "(cache)"}
+
+
 def test_convergence_reports_each_generation(capsys: pytest.CaptureFixture[str]) -> None:
     generations = run(capsys, "convergence", str(DEMO), "--json")["generations"]
     assert [(g["generation"], g["cause"], g["intent"]) for g in generations] == [
@@ -81,7 +93,7 @@ def test_cost_reports_each_snapshot_and_the_fleet(capsys: pytest.CaptureFixture[
     cost = run(capsys, "cost", str(DEMO), "--json")
     newest = [h for h in cost["hosts"] if h["host"] == "node-01"][-1]
     assert (newest["rules"], newest["set_members"], newest["flat_rules"]) == (20, 6, 26)
-    assert cost["fleet"][-1]["rules"] == 59
+    assert cost["fleet"][-1]["rules"] == 62
     assert cost["activation"]["changes"] > 0
 
 
