@@ -92,7 +92,7 @@ def _plain_ipv4_network(text: str) -> ipaddress.IPv4Network | None:
         return None
     try:
         packed = socket.inet_pton(socket.AF_INET, address)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the text
         return None
     if _LEADING_ZERO.search(address):
         return None
@@ -247,7 +247,7 @@ class ElementReader:
             packed = socket.inet_pton(socket.AF_INET, text)
             if not _LEADING_ZERO.search(text):
                 return ipaddress.IPv4Address(int.from_bytes(packed, "big"))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the text
             pass
         parts = text.split(".")
         numbers = [strtoul(p) if p and not p.lower().startswith("0x") else None for p in parts]

@@ -40,7 +40,7 @@ def parse_ipset_save(text: str, filename: str = "<input>") -> IpSetDump:
 
 def detect_format(text: str) -> str:
     """The dump's format: `list` if it opens with `Name: ...`, `xml` for `-o xml`, else `save`."""
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -114,7 +114,8 @@ class _Parser(ElementReader):
         fmt = detect_format(text)
         if fmt == "xml":
             raise self.error(1, 1, "ipset XML output (-o xml) is not supported; use ipset save")
-        lines = text.splitlines()
+        # Only newlines end a line, as for `ipset restore`: a comment may hold \x1c or U+2028.
+        lines = text.split("\n")
         if fmt == "list":
             self._parse_list(lines)
         else:
