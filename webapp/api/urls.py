@@ -19,7 +19,12 @@ from webapp.audit.api.views import AuditEventViewSet, AuditExportView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
 from webapp.inventory.api import urls as inventory_urls
-from webapp.inventory.api.views import HostViewSet, SegmentViewSet, WorkloadViewSet
+from webapp.inventory.api.views import (
+    AgentTokenViewSet,
+    HostViewSet,
+    SegmentViewSet,
+    WorkloadViewSet,
+)
 from webapp.policy.api.views import IntentVersionViewSet
 from webapp.rules.api import urls as rules_urls
 from webapp.rules.api.views import (
@@ -40,6 +45,7 @@ app_name = "api"
 
 router = ApiRouter()
 router.register("hosts", HostViewSet)
+router.register("agent-tokens", AgentTokenViewSet)
 router.register("workloads", WorkloadViewSet)
 router.register("segments", SegmentViewSet)
 router.register("snapshots", SnapshotViewSet)

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
-from webapp.inventory.models import Host, Segment, Workload
+from webapp.inventory.models import AgentToken, Host, Segment, Workload
 from webapp.inventory.models.queries import selector_q
 from webapp.inventory.services import parse_selector
 
@@ -57,3 +57,15 @@ class SegmentFilterSet(filters.FilterSet):
     class Meta:
         model = Segment
         fields = ["name"]
+
+
+class AgentTokenFilterSet(filters.FilterSet):
+    """Agent tokens by host and whether they are still valid."""
+
+    host_name = filters.CharFilter(field_name="host__name", help_text="host name")
+    active = filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull",
+                                   help_text="true: still valid; false: revoked")
+
+    class Meta:
+        model = AgentToken
+        fields = ["host"]

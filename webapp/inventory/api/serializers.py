@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from webapp.inventory.models import Host, Segment, Workload
+from webapp.inventory.models import AgentToken, Host, Segment, Workload
 from webapp.inventory.services import attach_member_counts
 
 
@@ -21,6 +21,29 @@ class HostSerializer(serializers.ModelSerializer[Host]):
         fields = ["id", "name", "addresses", "labels", "created_at", "last_seen_at",
                   "last_snapshot", "analysis_due_at"]
         read_only_fields = fields
+
+
+class AgentTokenSerializer(serializers.ModelSerializer[AgentToken]):
+    """An agent token, by id: its host and lifetime; never its secret."""
+
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+    host_name = serializers.CharField(source="host.name", read_only=True)
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = AgentToken
+        fields = ["id", "host", "host_name", "created_at", "revoked_at", "active"]
+        read_only_fields = ["id", "host_name", "created_at", "revoked_at", "active"]
+
+
+class IssuedAgentTokenSerializer(AgentTokenSerializer):
+    """A token just issued, with its secret: shown in this answer only, never again."""
+
+    token = serializers.CharField(read_only=True, help_text="`Authorization: Token <token>`")
+
+    class Meta(AgentTokenSerializer.Meta):
+        fields = [*AgentTokenSerializer.Meta.fields, "token"]
+        read_only_fields = [*AgentTokenSerializer.Meta.read_only_fields, "token"]
 
 
 class WorkloadSerializer(serializers.ModelSerializer[Workload]):

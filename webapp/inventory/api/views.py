@@ -7,8 +7,8 @@ from typing import IO, Any
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -19,15 +19,28 @@ from collectors.inventory import FORMATS, InventoryError, parse_inventory
 from webapp.inventory.api.agents import read_bounded_body
 from webapp.inventory.api.permissions import IsOperator, IsOperatorOrReadOnly
 from webapp.inventory.api.serializers import (
+    AgentTokenSerializer,
     HostSerializer,
     ImportSummarySerializer,
     InventoryErrorSerializer,
+    IssuedAgentTokenSerializer,
     SegmentSerializer,
     WorkloadSerializer,
 )
-from webapp.inventory.filtersets import HostFilterSet, SegmentFilterSet, WorkloadFilterSet
-from webapp.inventory.models import Host, Segment, Workload
+from webapp.inventory.filtersets import (
+    AgentTokenFilterSet,
+    HostFilterSet,
+    SegmentFilterSet,
+    WorkloadFilterSet,
+)
+from webapp.inventory.models import AgentToken, Host, Segment, Workload
 from webapp.inventory.services import apply_inventory
+from webapp.inventory.tokens import (
+    TokenRevoked,
+    issue_agent_token,
+    revoke_agent_token,
+    rotate_agent_token,
+)
 
 
 class HostViewSet(viewsets.ReadOnlyModelViewSet[Host]):
@@ -66,6 +79,51 @@ class SegmentViewSet(viewsets.ModelViewSet[Segment]):
         assert self.paginator is not None
         page = self.paginator.paginate_queryset(members, request, view=self)
         return self.get_paginated_response(WorkloadSerializer(page, many=True).data)
+
+
+class AgentTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        mixins.CreateModelMixin, mixins.DestroyModelMixin,
+                        viewsets.GenericViewSet[AgentToken]):
+    """Agent tokens (operators): issue one for a host, rotate it, revoke it. Only the answer
+    that issues a token carries its secret; the server keeps its SHA-256."""
+
+    queryset = AgentToken.objects.select_related("host")
+    serializer_class = AgentTokenSerializer
+    filterset_class = AgentTokenFilterSet
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses={201: IssuedAgentTokenSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Issue a token for `host`; the answer's `token` is shown this once."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, plaintext = issue_agent_token(serializer.validated_data["host"], request.user,
+                                             via="api")
+        return _issued(token, plaintext)
+
+    @extend_schema(request=None, responses={
+        201: IssuedAgentTokenSerializer,
+        409: OpenApiResponse(description="the token is revoked already")})
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def rotate(self, request: Request, pk: str | None = None) -> Response:
+        """Revoke this token and issue its host a new one (shown this once)."""
+        try:
+            token, plaintext = rotate_agent_token(self.get_object(), request.user, via="api")
+        except TokenRevoked:
+            return Response({"detail": "This token is revoked; issue a new one instead."},
+                            status=status.HTTP_409_CONFLICT)
+        return _issued(token, plaintext)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Revoke the token: its very next request is refused. The row stays, as evidence."""
+        revoke_agent_token(self.get_object(), request.user, via="api")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _issued(token: AgentToken, plaintext: str) -> Response:
+    data = {**AgentTokenSerializer(token).data, "token": plaintext}
+    return Response(data, status=status.HTTP_201_CREATED)
 
 
 def _moment(text: str | None) -> datetime | None:
