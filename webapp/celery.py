@@ -1,10 +1,16 @@
 """Celery application for Segscope's background analysis."""
 
+import logging
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+logger = logging.getLogger(__name__)
+
+SWEEP_TASK = "webapp.analysis.tasks.sweep_due_analyses_task"
 
 app = Celery("segscope")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -13,8 +19,24 @@ app.autodiscover_tasks()
 # Periodic work. `expires` drops a sweep that waited past the next one (a worker was down).
 app.conf.beat_schedule = {
     "sweep-due-analyses": {
-        "task": "webapp.analysis.tasks.sweep_due_analyses_task",
+        "task": SWEEP_TASK,
         "schedule": 60.0,
         "options": {"expires": 55.0},
     },
 }
+
+
+class SweepOnConnect(bootsteps.StartStopStep):
+    """Ask for a sweep of due analyses each time the worker (re)connects to the broker: hosts
+    flagged while the broker was down are analysed then, not at the next beat."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, parent: Any) -> None:
+        try:
+            parent.app.send_task(SWEEP_TASK, expires=55.0)
+        except Exception:  # the beat's sweep asks again
+            logger.exception("could not ask for a sweep of due analyses")
+
+
+app.steps["consumer"].add(SweepOnConnect)

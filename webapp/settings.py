@@ -190,6 +190,14 @@ else:
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for a broker that went down however long it stays down instead of exiting;
+# on every (re)connection it asks for a sweep of the dirty flags set meanwhile (webapp/celery.py).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task is acknowledged once it has run, and one whose worker process died under it (SIGKILL,
+# out of memory) goes back to the queue: an analysis is run again rather than lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 
 REST_FRAMEWORK = {

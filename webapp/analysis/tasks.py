@@ -23,7 +23,10 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 30
 @shared_task(bind=True, ignore_result=True, **RETRY)
 def analyse_host_task(self: Any, host_id: int) -> str:
     """Claim a host's dirty flag and store its partition; a no-op when nothing changed."""
-    outcome = analyse_host(host_id, claimed=self.request.retries > 0)
+    # A retry, or a message the broker delivers again because the worker running it died,
+    # owns the claim its first run made (the flag it cleared is not set again).
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = analyse_host(host_id, claimed=self.request.retries > 0 or redelivered)
     logger.info("analysis of host %s: %s (%s edges, %s findings)", host_id, outcome.status,
                 outcome.edges, outcome.findings)
     for other in outcome.marked:
