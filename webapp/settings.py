@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.logins.LoginLockoutMiddleware",  # 429 for logins refused during a lockout
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -131,6 +132,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Django's password check, refused past the login rate limits (webapp/logins.py).
+AUTHENTICATION_BACKENDS = ["webapp.logins.RateLimitedModelBackend"]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "ui:start"
@@ -187,6 +191,12 @@ else:
     CELERY_BROKER_URL = "memory://"
     # No broker: run tasks inline so a plain checkout still analyses what it ingests.
     CELERY_TASK_ALWAYS_EAGER = True
+# The cache holds the login and ingest rate-limit counts, which every web process must share.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "segscope"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -245,6 +255,24 @@ def env_limit(name: str, default: int) -> int:
 SEGSCOPE_MAX_UPLOAD_BYTES = env_limit("SEGSCOPE_MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
 SEGSCOPE_MAX_RULES = env_limit("SEGSCOPE_MAX_RULES", 500_000)
 SEGSCOPE_MAX_FLOW_BATCH = env_limit("SEGSCOPE_MAX_FLOW_BATCH", 200_000)
+
+
+def env_rate(name: str, default: str) -> str:
+    """Read a rate as DRF's throttles take it: `N/second`, `N/minute`, `N/hour` or `N/day`."""
+    raw = env.str(name, default=default).strip()
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) <= 0 or period[:1] not in {"s", "m", "h", "d"}:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate such as 600/minute")
+    return raw
+
+
+# Rate limits (docs/security.md): ingest requests per agent token, answered 429 past it; failed
+# logins per user name and per client address within the window, locked out for the lockout.
+SEGSCOPE_INGEST_RATE = env_rate("SEGSCOPE_INGEST_RATE", "600/minute")
+SEGSCOPE_LOGIN_FAILURES_PER_USER = env_limit("SEGSCOPE_LOGIN_FAILURES_PER_USER", 5)
+SEGSCOPE_LOGIN_FAILURES_PER_ADDRESS = env_limit("SEGSCOPE_LOGIN_FAILURES_PER_ADDRESS", 50)
+SEGSCOPE_LOGIN_WINDOW_SECONDS = env_limit("SEGSCOPE_LOGIN_WINDOW_SECONDS", 15 * 60)
+SEGSCOPE_LOGIN_LOCKOUT_SECONDS = env_limit("SEGSCOPE_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

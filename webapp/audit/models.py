@@ -14,11 +14,12 @@ def _empty_dict() -> dict[str, Any]:
 
 
 class AuditEvent(models.Model):
-    """One recorded action: a login, a token issued or revoked, an export, a what-if, an
-    intent upload. Rows are only ever added."""
+    """One recorded action: a login or a failed one, a token issued or revoked, an export, a
+    what-if, an intent upload. Rows are only ever added."""
 
     class Action(models.TextChoices):
         LOGIN = "login", "logged in"
+        LOGIN_FAILED = "login-failed", "login failed"
         TOKEN_CREATED = "token-created", "agent token created"
         TOKEN_REVOKED = "token-revoked", "agent token revoked"
         EXPORT = "export", "audit export"

@@ -17,6 +17,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from webapp.inventory.models import AgentToken, Host
@@ -89,6 +90,8 @@ AGENT_ERROR_RESPONSES: dict[int, Any] = {
     401: OpenApiResponse(description="no, unknown or revoked agent token"),
     403: OpenApiResponse(description="the token belongs to another host"),
     413: LimitErrorSerializer,
+    429: OpenApiResponse(description="over SEGSCOPE_INGEST_RATE for this token; "
+                                     "`Retry-After` says when to send again"),
 }
 
 
@@ -187,9 +190,27 @@ class BoundedJSONParser(BaseParser):
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
+class AgentTokenRateThrottle(SimpleRateThrottle):
+    """At most SEGSCOPE_INGEST_RATE requests per agent token, counted in the shared cache."""
+
+    scope = "ingest"
+
+    def get_rate(self) -> str:
+        # Read per request rather than from DRF's class-level copy of the settings.
+        return str(settings.SEGSCOPE_INGEST_RATE)
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        token = request.auth
+        if not isinstance(token, AgentToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": token.pk}
+
+
 class IngestView(APIView):
-    """Base of the agent endpoints: token authentication, host scope, bounded JSON bodies."""
+    """Base of the agent endpoints: token authentication, host scope, a rate per token,
+    bounded JSON bodies."""
 
     authentication_classes = [AgentTokenAuthentication]
     permission_classes = [HostTokenScope]
+    throttle_classes = [AgentTokenRateThrottle]
     parser_classes = [BoundedJSONParser]
