@@ -4,6 +4,7 @@ request bodies bounded by SEGSCOPE_MAX_UPLOAD_BYTES."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -12,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from redis.exceptions import RedisError
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.parsers import BaseParser
@@ -21,6 +23,8 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from webapp.inventory.models import AgentToken, Host
+
+logger = logging.getLogger(__name__)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -204,6 +208,15 @@ class AgentTokenRateThrottle(SimpleRateThrottle):
         if not isinstance(token, AgentToken):
             return None
         return self.cache_format % {"scope": self.scope, "ident": token.pk}
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        """Count the request; with the cache (Redis) unreachable, let it through uncounted:
+        ingest commits to the database whether or not Redis is up."""
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            logger.warning("ingest rate not counted, the cache is unreachable: %s", exc)
+            return True
 
 
 class IngestView(APIView):
