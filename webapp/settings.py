@@ -54,6 +54,16 @@ def redis_from_url(name: str) -> str | None:
     return url
 
 
+def env_limit(name: str, default: int) -> int:
+    """Read a positive integer limit, refusing zero, negatives and non-numbers."""
+    raw = env.str(name, default="").strip().replace("_", "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive whole number")
+    return int(raw)
+
+
 DEBUG = env_bool("DEBUG", default=True)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -145,6 +155,22 @@ SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 if env_bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Sessions end with the working day rather than Django's two weeks; a login gets a new
+# session key (Django's default), and the cookies are out of scripts' and other sites' reach.
+SESSION_COOKIE_AGE = env_limit("SESSION_COOKIE_AGE", 12 * 60 * 60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# HTTPS only in production: plain HTTP is redirected, except the health probe that the
+# deployment's own checks call inside the network.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = 0 if DEBUG else env_limit("SECURE_HSTS_SECONDS", 365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -239,17 +265,6 @@ SPECTACULAR_SETTINGS = {
         "PathEnum": ["INPUT", "FORWARD", "OUTPUT"],
     },
 }
-
-
-def env_limit(name: str, default: int) -> int:
-    """Read a positive integer limit, refusing zero, negatives and non-numbers."""
-    raw = env.str(name, default="").strip().replace("_", "")
-    if raw == "":
-        return default
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a positive whole number")
-    return int(raw)
-
 
 # Ingest limits: larger requests are refused with 413 (docs/ingest.md).
 SEGSCOPE_MAX_UPLOAD_BYTES = env_limit("SEGSCOPE_MAX_UPLOAD_BYTES", 32 * 1024 * 1024)

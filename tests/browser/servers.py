@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from django.db import connection
 
@@ -35,9 +36,9 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def environment() -> dict[str, str]:
+def environment(**overrides: str) -> dict[str, str]:
     # DEBUG serves the static files from the finders, as `make demo` does.
-    return dict(os.environ, DATABASE_URL=database_url(), DEBUG="true")
+    return {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **overrides}
 
 
 def free_port() -> int:
@@ -46,13 +47,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_uvicorn() -> LiveServer:
-    """`uvicorn webapp.asgi:application`, as docker-compose runs it, once it answers."""
+def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subprocess.PIPE,
+                  **env: str) -> LiveServer:
+    """`uvicorn webapp.asgi:application`, as docker-compose runs it, once it answers; its log
+    goes to `output`, with `env` added to the environment."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
-        cwd=REPO_ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         "--port", str(port), "--lifespan", "off", "--log-level", log_level],
+        cwd=REPO_ROOT, env=environment(**env), stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP
     while True:
