@@ -14,7 +14,7 @@
 
   function query() {
     var params = new URLSearchParams();
-    ["focus", "port"].forEach(function (name) {
+    ["focus", "port", "group"].forEach(function (name) {
       var value = form.elements[name].value.trim();
       if (value) { params.set(name, value); }
     });
@@ -28,24 +28,54 @@
     }).join(", ");
   }
 
+  // The keys segments can be grouped by, the one in use selected.
+  function drawKeys(grouping) {
+    var select = form.elements.group;
+    var wanted = select.dataset.value || select.value;
+    delete select.dataset.value;
+    select.replaceChildren(E("option", {value: "", text: "default (" + grouping.key + ")"}));
+    grouping.keys.forEach(function (key) {
+      select.appendChild(E("option", {value: key, text: key === "prefix" ? "name prefix" : "label " + key}));
+    });
+    select.value = grouping.keys.indexOf(wanted) >= 0 ? wanted : "";
+  }
+
+  // An edge of a group opens the group (its source when both are); a segment edge lists its
+  // workload pairs.
+  function choose(src, dst) {
+    var groups = (root.dataset.groups || "").split(",");
+    if (groups.indexOf(src) >= 0) { return focusOn(src); }
+    if (groups.indexOf(dst) >= 0) { return focusOn(dst); }
+    return pick(src, dst);
+  }
+
+  function focusOn(name) {
+    form.elements.focus.value = name;
+    form.requestSubmit();
+  }
+
   function drawTable(data) {
     var body = table.querySelector("tbody");
     body.replaceChildren();
     data.edges.forEach(function (edge) {
       var button = E("button", {type: "button", class: "link",
                                  text: edge.src + " → " + edge.dst,
-                                 "aria-label": "workload pairs of " + edge.src + " to " + edge.dst});
-      button.addEventListener("click", function () { pick(edge.src, edge.dst); });
+                                 "aria-label": (edge.group ? "open the group " + edge.src + " of the edge to " :
+                                                "workload pairs of " + edge.src + " to ") + edge.dst});
+      button.addEventListener("click", function () { choose(edge.src, edge.dst); });
       body.appendChild(E("tr", {"data-edge": edge.src + "|" + edge.dst, class: "edge " + edge.class}, [
         E("td", {}, [button]),
         E("td", {}, [E("span", {class: "edge-class " + edge.class, text: data.classes[edge.class]})]),
         E("td", {text: edge.allowed.join(", ")}),
         E("td", {text: edge.intended.join(", ")}),
-        E("td", {text: counts(edge)}),
+        E("td", {text: (edge.group ? edge.edges + " segment edges; " : "") + counts(edge)}),
       ]));
     });
+    var groups = data.segments.filter(function (s) { return s.group; }).length;
     document.getElementById("graph-count").textContent =
-      data.segments.length + " segments, " + data.edges.length + " edges" +
+      (groups ? data.grouping.segments + " segments drawn as " + data.segments.length +
+                " nodes (" + groups + " groups by " + data.grouping.key + "; pick one to open it), "
+              : data.segments.length + " segments, ") + data.edges.length + " edges" +
       (data.intent ? " (intent " + data.intent + ")" : " (no intent)");
   }
 
@@ -54,6 +84,9 @@
     return Segscope.fetchJSON(root.dataset.url + "?" + params.toString()).then(function (data) {
       root.dataset.nodes = data.segments.map(function (s) { return s.name; }).join(",");
       root.dataset.edges = data.edges.map(function (e) { return e.src + "|" + e.dst + "|" + e.class; }).join(",");
+      root.dataset.groups = data.segments.filter(function (s) { return s.group; })
+        .map(function (s) { return s.name; }).join(",");
+      drawKeys(data.grouping);
       drawTable(data);
       return Plotly.react(plot, data.figure.data, data.figure.layout,
                           {responsive: true, displaylogo: false});
@@ -121,6 +154,7 @@
   form.querySelector("[data-clear]").addEventListener("click", function () {
     form.elements.focus.value = "";
     form.elements.port.value = "";
+    form.elements.group.value = "";
     form.requestSubmit();
   });
 
@@ -133,10 +167,9 @@
       if (!point) { return; }
       if (point.data.meta === "edge") {
         var pair = point.customdata.split("|");
-        pick(pair[0], pair[1]);
+        choose(pair[0], pair[1]);
       } else if (point.data.meta === "node") {
-        form.elements.focus.value = point.customdata;
-        form.requestSubmit();
+        focusOn(point.customdata);
       }
     });
   }

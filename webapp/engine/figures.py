@@ -51,8 +51,13 @@ def classify_segment_edges(effective: Sequence[Mapping[str, Any]],
 
 
 def edge_summary(edge: Mapping[str, Any]) -> str:
-    """One line for a hover or a table cell: class, ports, and counts when partial."""
-    parts = [f"{edge['src']} → {edge['dst']}: {EDGE_CLASSES[edge['class']]['label']}"]
+    """One line for a hover or a table cell: class, ports, and counts when partial; a group
+    edge counts its segment edges by class."""
+    if edge.get("group"):
+        classes = ", ".join(f"{n} {EDGE_CLASSES[k]['label']}" for k, n in edge["classes"].items())
+        parts = [f"{edge['src']} → {edge['dst']}: {edge['edges']} segment edges ({classes})"]
+    else:
+        parts = [f"{edge['src']} → {edge['dst']}: {EDGE_CLASSES[edge['class']]['label']}"]
     if edge["allowed"]:
         counts = ", ".join(f"{p} {n}/{edge['pairs']}" for p, n in edge["pairs_allowed"].items())
         parts.append(f"allowed {', '.join(edge['allowed'])}"
@@ -62,12 +67,14 @@ def edge_summary(edge: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def segment_graph_figure(nodes: Mapping[str, int], edges: Sequence[Mapping[str, Any]],
+def segment_graph_figure(nodes: Mapping[str, Mapping[str, Any]],
+                         edges: Sequence[Mapping[str, Any]],
                          positions: Mapping[str, tuple[float, float]],
                          focus: str | None = None) -> dict[str, Any]:
     """The segment network: a line trace per edge class (the legend), a marker at each edge's
     middle pointing to its destination (hover and click; customdata `src|dst`), and the nodes
-    (customdata the segment name)."""
+    (customdata the segment or group name). `nodes` maps a name to its `workloads` and, for a
+    group of segments (drawn as a square), its `group` and number of `segments`."""
     traces: list[dict[str, Any]] = []
     for kind, style in EDGE_CLASSES.items():
         xs: list[float | None] = []
@@ -107,8 +114,9 @@ def segment_graph_figure(nodes: Mapping[str, int], edges: Sequence[Mapping[str, 
         "meta": "node",
         "x": [positions[n][0] for n in names], "y": [positions[n][1] for n in names],
         "text": names, "textposition": "top center", "customdata": names,
-        "hovertext": [f"{n}: {nodes[n]} workloads" for n in names], "hoverinfo": "text",
-        "marker": {"size": [12 + min(nodes[n], 40) for n in names],
+        "hovertext": [_node_summary(n, nodes[n]) for n in names], "hoverinfo": "text",
+        "marker": {"size": [12 + min(nodes[n]["workloads"], 40) for n in names],
+                   "symbol": ["square" if nodes[n].get("group") else "circle" for n in names],
                    "color": ["#0b3d91" if n == focus else NODE_COLOR for n in names],
                    "line": {"color": "#ffffff", "width": 1}}})
     axis = {"visible": False, "zeroline": False, "showgrid": False}
@@ -117,6 +125,13 @@ def segment_graph_figure(nodes: Mapping[str, int], edges: Sequence[Mapping[str, 
         "showlegend": True, "legend": {"orientation": "h", "y": -0.02},
         "xaxis": {**axis}, "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1},
         "uirevision": "segment-graph", "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff"}}
+
+
+def _node_summary(name: str, node: Mapping[str, Any]) -> str:
+    if node.get("group"):
+        return (f"{name}: {node['segments']} segments, {node['workloads']} workloads "
+                "(click to open)")
+    return f"{name}: {node['workloads']} workloads"
 
 
 def convergence_figure(generation: Mapping[str, Any]) -> dict[str, Any]:

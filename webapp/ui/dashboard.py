@@ -1,44 +1,25 @@
 """What the dashboard pages show, read from the stored analysis results: the overview's
-numbers, the segment graph classed against the intent, one segment edge's workload pairs and
-deciding rules, a generation's convergence, and a host's convergence state."""
+numbers, one segment edge's workload pairs and deciding rules, a generation's convergence, and
+a host's convergence state (the segment graph is in `webapp.ui.segment_graph`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-import networkx as nx
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from collectors.intent import Intent
 from webapp.analysis.models import AnalysisState, DriftFinding, GenerationResult, GraphEdge
 from webapp.analysis.results import cost_report
-from webapp.analysis.timeline import engine_workload, parsed_intent
-from webapp.engine.analysis.edges import segment_edges_of
-from webapp.engine.analysis.fleet import Workload
-from webapp.engine.analysis.intended import (
-    intended_pairs,
-    memberships,
-    ports_of,
-    segment_selectors,
-)
-from webapp.engine.analysis.network import layout
 from webapp.engine.analysis.ports import PortSet
-from webapp.engine.figures import (
-    EDGE_CLASSES,
-    classify_segment_edges,
-    convergence_figure,
-    segment_graph_figure,
-    time_to_converge_figure,
-)
+from webapp.engine.figures import convergence_figure, time_to_converge_figure
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
-from webapp.policy.models import IntentVersion
+from webapp.ui.segment_graph import intended_segment_ports, membership
 
 DROP_WINDOW = timedelta(minutes=15)
 
@@ -81,82 +62,13 @@ def overview() -> dict[str, Any]:
     }
 
 
-def _membership() -> tuple[list[Workload], Any, dict[str, Mapping[str, str]]]:
-    rows = WorkloadRow.objects.filter(stopped_at__isnull=True).select_related("host")
-    workloads = [engine_workload(w, w.host.name) for w in rows]
-    newest = IntentVersion.objects.order_by("-published_at", "-version").first()
-    intent = parsed_intent(newest) if newest is not None else None
-    return workloads, intent, segment_selectors(intent, workloads)
-
-
-def intended_segment_ports(intent: Any, selectors: Mapping[str, Mapping[str, str]],
-                           workloads: list[Workload]) -> dict[tuple[str, str], PortSet]:
-    """Segment pairs the intent allows something, with the ports: straight from a Segscope
-    intent's segment-to-segment allows, else from the workload pairs it allows."""
-    out: dict[tuple[str, str], PortSet] = {}
-    if intent is None:
-        return out
-    if isinstance(intent, Intent):
-        for allow in intent.allows:
-            src, dst = allow.source.segment, allow.destination.segment
-            if src is not None and dst is not None:
-                out[(src, dst)] = out.get((src, dst), PortSet()) | ports_of(allow.ports)
-        return out
-    members = memberships(selectors, workloads)
-    of: dict[str, list[str]] = {}
-    for segment, names in members.items():
-        for name in names:
-            of.setdefault(name, []).append(segment)
-    for (src, dst), ports in intended_pairs(intent, workloads).items():
-        for a in of.get(src, ()):
-            for b in of.get(dst, ()):
-                out[(a, b)] = out.get((a, b), PortSet()) | ports
-    return out
-
-
-@lru_cache(maxsize=8)
-def _positions(nodes: tuple[str, ...],
-               edges: tuple[tuple[str, str], ...]) -> dict[str, tuple[float, float]]:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(edges)
-    return layout(graph)
-
-
-def segment_graph(focus: str | None = None,
-                  port: tuple[str, int | None] | None = None) -> dict[str, Any]:
-    """Segments and their edges classed against the newest intent, with the plotly figure;
-    `focus` keeps a segment and its neighbours, `port` the edges allowing or intending it.
-    Positions are computed over the whole graph, so filtering moves no node."""
-    workloads, intent, selectors = _membership()
-    members = memberships(selectors, workloads)
-    effective = segment_edges_of([e.to_dict() for e in GraphEdge.objects.all()], selectors,
-                                 workloads)
-    intended = intended_segment_ports(intent, selectors, workloads)
-    all_edges = classify_segment_edges(effective, intended)
-    positions = _positions(tuple(sorted(members)),
-                           tuple(sorted((e["src"], e["dst"]) for e in all_edges)))
-    edges = classify_segment_edges(effective, intended, port)
-    nodes = {name: len(names) for name, names in members.items()}
-    if focus is not None:
-        edges = [e for e in edges if focus in (e["src"], e["dst"])]
-        keep = {focus} | {e["src"] for e in edges} | {e["dst"] for e in edges}
-        nodes = {name: count for name, count in nodes.items() if name in keep}
-    return {
-        "segments": [{"name": name, "workloads": nodes[name]} for name in sorted(nodes)],
-        "edges": edges, "classes": {k: v["label"] for k, v in EDGE_CLASSES.items()},
-        "intent": getattr(intent, "version", None) or None,
-        "figure": segment_graph_figure(nodes, edges, positions, focus),
-    }
-
-
 def segment_edge_detail(src: str, dst: str,
                         port: tuple[str, int | None] | None = None) -> dict[str, Any]:
     """The workload pairs between two segments that are allowed something, with the ports,
     and per host the rules that decide them."""
-    workloads, intent, selectors = _membership()
-    members = memberships(selectors, workloads)
-    sources, destinations = members.get(src, []), members.get(dst, [])
+    member = membership()
+    workloads, intent, selectors = list(member.workloads), member.intent, member.selectors
+    sources, destinations = member.members.get(src, []), member.members.get(dst, [])
     where = {w.name: w.host for w in workloads}
     rows = GraphEdge.objects.filter(src__in=sources, dst__in=destinations).order_by("src", "dst")
     pairs = []

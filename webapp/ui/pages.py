@@ -17,7 +17,7 @@ from webapp.analysis.models import DriftFinding
 from webapp.analysis.results import drift_findings, parse_port
 from webapp.engine.audit.tables import cell
 from webapp.inventory.models import Host
-from webapp.ui import dashboard
+from webapp.ui import dashboard, segment_graph
 
 DRIFT_PAGE = 100
 
@@ -67,16 +67,16 @@ class SegmentGraphView(LoginRequiredMixin, TemplateView):
     template_name = "ui/segment_graph.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        graph = dashboard.segment_graph()
         return super().get_context_data(
-            segments=[s["name"] for s in graph["segments"]],
+            segments=sorted(segment_graph.membership().members),
             focus=self.request.GET.get("focus", ""), port=self.request.GET.get("port", ""),
-            **kwargs)
+            group=self.request.GET.get("group", ""), **kwargs)
 
 
 class SegmentGraphDataView(JsonDataView):
     def data(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        return dashboard.segment_graph(request.GET.get("focus") or None, _port(request))
+        return segment_graph.segment_graph(request.GET.get("focus") or None, _port(request),
+                                           request.GET.get("group") or None)
 
 
 class SegmentEdgeDataView(JsonDataView):

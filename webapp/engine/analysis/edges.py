@@ -37,13 +37,19 @@ def workload_edges(graph: EffectiveGraph) -> list[dict[str, Any]]:
 
 def port_counts(sets: Iterable[PortSet]) -> list[tuple[PortSet, int]]:
     """Split the union of port sets into pieces, each with how many of the sets contain it."""
+    return weighted_port_counts((ports, 1) for ports in sets)
+
+
+def weighted_port_counts(items: Iterable[tuple[PortSet, int]]) -> list[tuple[PortSet, int]]:
+    """`port_counts` where each set stands for `weight` sets (pieces of several segment edges,
+    or one allowed set shared by many pairs)."""
     events: dict[str, dict[int, int]] = {}
-    for ports in sets:
+    for ports, weight in items:
         for proto, spans in ports.ranges:
             points = events.setdefault(proto, {})
             for low, high in spans:
-                points[low] = points.get(low, 0) + 1
-                points[high + 1] = points.get(high + 1, 0) - 1
+                points[low] = points.get(low, 0) + weight
+                points[high + 1] = points.get(high + 1, 0) - weight
     out: list[tuple[PortSet, int]] = []
     for proto in sorted(events):
         active, start = 0, None
@@ -89,21 +95,37 @@ def segment_edges_of(edges: Iterable[Mapping[str, Any]],
         for src_segment in of.get(edge["src"], ()):
             for dst_segment in of.get(edge["dst"], ()):
                 grouped.setdefault((src_segment, dst_segment), []).append(edge)
+    counts: dict[tuple[str, str], dict[tuple[str, ...], int]] = {}
+    for pair, pairs in grouped.items():
+        by_allowed = counts[pair] = {}
+        for e in pairs:
+            by_allowed[tuple(e["allowed"])] = by_allowed.get(tuple(e["allowed"]), 0) + 1
+    out = segment_edges_counted(counts, members)
+    for entry in out:
+        entry["evidence"] = merge_evidence(
+            item for e in grouped[(entry["src"], entry["dst"])] for item in e["evidence"])
+    return out
+
+
+def segment_edges_counted(counts: Mapping[tuple[str, str], Mapping[tuple[str, ...], int]],
+                          members: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """`segment_edges_of` without the evidence, from the number of workload pairs of each
+    segment pair per allowed port list (what a database can count without reading the
+    pairs into memory)."""
     out = []
-    for (src_segment, dst_segment), pairs in sorted(grouped.items()):
+    for (src_segment, dst_segment), by_allowed in sorted(counts.items()):
         sources, destinations = members[src_segment], members[dst_segment]
         total = len(sources) * len(destinations) - len(set(sources) & set(destinations))
-        counts = port_counts(PortSet.parse(e["allowed"]) for e in pairs)
-        allowed = PortSet()
-        for ports, _ in counts:
-            allowed = allowed | ports
-        per_port = {ports.texts()[0]: count for ports, count in counts}
-        full = all(count == total for count in per_port.values())
+        pieces = weighted_port_counts((PortSet.parse(allowed), n)
+                                      for allowed, n in by_allowed.items())
+        allowed_set = PortSet()
+        for ports, _ in pieces:
+            allowed_set = allowed_set | ports
+        per_port = {ports.texts()[0]: count for ports, count in pieces}
         out.append({
-            "src": src_segment, "dst": dst_segment, "allowed": allowed.texts(),
+            "src": src_segment, "dst": dst_segment, "allowed": allowed_set.texts(),
             "pairs": total, "pairs_allowed": per_port,
-            "status": "full" if full else "partial",
-            "evidence": merge_evidence(item for e in pairs for item in e["evidence"]),
+            "status": "full" if all(n == total for n in per_port.values()) else "partial",
         })
     return out
 

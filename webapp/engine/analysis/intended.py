@@ -40,11 +40,21 @@ def segment_selectors(intent: Any, workloads: Iterable[Workload]) -> dict[str, M
 def memberships(selectors: Mapping[str, Mapping[str, str]],
                 workloads: Iterable[Workload]) -> dict[str, list[str]]:
     """Segment name -> names of its workloads (sorted)."""
-    out: dict[str, list[str]] = {name: [] for name in selectors}
-    for workload in sorted(workloads, key=lambda w: w.name):
-        for name, selector in selectors.items():
-            if selector_matches(selector, workload.labels):
-                out[name].append(workload.name)
+    ordered = sorted(workloads, key=lambda w: w.name)
+    # Workloads by label, so that a segment looks only at those carrying its rarest label: a
+    # thousand segments over twenty thousand workloads is then 20,000 checks, not 20 million.
+    carrying: dict[tuple[str, str], list[int]] = {}
+    for index, workload in enumerate(ordered):
+        for item in workload.labels.items():
+            carrying.setdefault(item, []).append(index)
+    out: dict[str, list[str]] = {}
+    for name, selector in selectors.items():
+        if not selector:
+            out[name] = [w.name for w in ordered]
+            continue
+        rarest = min(selector.items(), key=lambda item: len(carrying.get(item, ())))
+        out[name] = [ordered[i].name for i in carrying.get(rarest, ())
+                     if selector_matches(selector, ordered[i].labels)]
     return out
 
 

@@ -1,0 +1,281 @@
+"""The segment graph page's data at any scale: segment edges counted from the stored workload
+pairs partition by partition (each remembered under its analysis inputs), classed against the
+newest intent, laid out once per graph content (the layout cached under its hash), and drawn
+as groups of segments when there are more than a page can draw."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+from django.core.cache import cache
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from collectors.intent import Intent
+from webapp.analysis.models import GraphEdge
+from webapp.analysis.timeline import parsed_intent
+from webapp.engine.analysis.edges import segment_edges_counted
+from webapp.engine.analysis.fleet import Workload
+from webapp.engine.analysis.grouping import (
+    LIMIT,
+    default_key,
+    group_graph,
+    group_names,
+    grouping_keys,
+    member_positions,
+)
+from webapp.engine.analysis.intended import (
+    intended_pairs,
+    memberships,
+    ports_of,
+    segment_selectors,
+)
+from webapp.engine.analysis.network import layout
+from webapp.engine.analysis.ports import PortSet
+from webapp.engine.figures import EDGE_CLASSES, classify_segment_edges, segment_graph_figure
+from webapp.inventory.models import Host
+from webapp.inventory.models import Workload as WorkloadRow
+from webapp.policy.models import IntentVersion
+
+LAYOUT_TIMEOUT = 7 * 24 * 3600
+
+PairCounts = dict[tuple[str, str], dict[tuple[str, ...], int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """The running workloads, the newest intent, its segments and their members, and a hash
+    of all of it."""
+
+    workloads: tuple[Workload, ...]
+    intent: Any
+    selectors: Mapping[str, Mapping[str, str]]
+    members: Mapping[str, list[str]]
+    digest: str
+
+
+_LOCK = threading.Lock()
+_INTENTS: OrderedDict[tuple[int, str], Any] = OrderedDict()
+# Per partition (host, its analysis inputs, the membership): segment pair -> allowed -> pairs.
+_PARTITIONS: dict[tuple[int, str, str], PairCounts] = {}
+_GRAPHS: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = OrderedDict()
+
+
+def _intent(row: IntentVersion | None) -> Any:
+    if row is None:
+        return None
+    key = (row.pk, row.sha256)
+    with _LOCK:
+        found = _INTENTS.get(key)
+    if found is None:
+        found = parsed_intent(row)
+        with _LOCK:
+            _INTENTS[key] = found
+            while len(_INTENTS) > 4:
+                _INTENTS.popitem(last=False)
+    return found
+
+
+def membership() -> Membership:
+    """Who is in which segment now, for the newest intent."""
+    rows = (WorkloadRow.objects.filter(stopped_at__isnull=True).order_by("name")
+            .values_list("name", "host__name", "addresses", "attachment", "interface", "labels",
+                         "started_at"))
+    workloads = tuple(Workload(name, host, tuple(addresses), attachment, interface or "",
+                               dict(labels), started)
+                      for name, host, addresses, attachment, interface, labels, started in rows)
+    newest = IntentVersion.objects.order_by("-published_at", "-version").first()
+    intent = _intent(newest)
+    selectors = segment_selectors(intent, workloads)
+    members = memberships(selectors, workloads)
+    digest = hashlib.sha256(json.dumps(
+        [newest.sha256 if newest is not None else "", sorted(selectors.items()),
+         sorted(members.items())], sort_keys=True).encode()).hexdigest()
+    return Membership(workloads, intent, selectors, members, digest)
+
+
+def _count(counts: PairCounts, of: Mapping[str, list[str]], src: str, dst: str,
+           allowed: tuple[str, ...]) -> None:
+    for a in of.get(src, ()):
+        for b in of.get(dst, ()):
+            by_allowed = counts.setdefault((a, b), {})
+            by_allowed[allowed] = by_allowed.get(allowed, 0) + 1
+
+
+def pair_counts(member: Membership) -> tuple[PairCounts, str]:
+    """Workload pairs per segment pair and allowed ports over every stored partition, and a
+    hash of what they were counted from. A partition is read once per analysis inputs: the
+    partitions an analysis stored since the last call are the only ones read again."""
+    of: dict[str, list[str]] = {}
+    for segment, names in member.members.items():
+        for name in names:
+            of.setdefault(name, []).append(segment)
+    states = dict(Host.objects.values_list("id", "analysis_state__inputs_hash"))
+    with _LOCK:
+        known = {h: _PARTITIONS.get((h, inputs or "", member.digest))
+                 for h, inputs in states.items()}
+    # A partition without an analysis state (written by hand) is read on every call.
+    missing = [h for h, counts in known.items() if counts is None or not states[h]]
+    if missing:
+        fresh: dict[int, tuple[str, PairCounts]] = {h: (states[h] or "", {}) for h in missing}
+        texts: dict[str, tuple[str, ...]] = {}
+        # The inputs hash comes in the same statement as the pairs, so that a partition stored
+        # meanwhile is never remembered under the hash of the one before.
+        rows = (GraphEdge.objects.filter(host_id__in=missing)
+                .annotate(allowed_text=Cast("allowed", TextField()))
+                .values_list("host_id", "host__analysis_state__inputs_hash", "src", "dst",
+                             "allowed_text"))
+        for host_id, inputs, src, dst, text in rows.iterator(chunk_size=20000):
+            allowed = texts.get(text)
+            if allowed is None:
+                allowed = texts[text] = tuple(json.loads(text))
+            entry = fresh[host_id]
+            if entry[0] != (inputs or ""):
+                fresh[host_id] = entry = (inputs or "", {})
+            _count(entry[1], of, src, dst, allowed)
+        for host_id, (inputs, counts) in fresh.items():
+            known[host_id] = counts
+            states[host_id] = inputs
+        with _LOCK:
+            current = {(h, inputs or "", member.digest) for h, inputs in states.items()}
+            for key in [k for k in _PARTITIONS if k not in current]:
+                del _PARTITIONS[key]
+            _PARTITIONS.update({(h, inputs, member.digest): counts
+                                for h, (inputs, counts) in fresh.items() if inputs})
+    total: PairCounts = {}
+    for part in known.values():
+        for pair, by_allowed in (part or {}).items():
+            into = total.setdefault(pair, {})
+            for allowed, n in by_allowed.items():
+                into[allowed] = into.get(allowed, 0) + n
+    # Partitions without an analysis state have no hash to stand for them: their counts do.
+    unstated = [h for h, inputs in states.items() if not inputs]
+    digest = hashlib.sha256(json.dumps(
+        [member.digest, sorted((h, i or "") for h, i in states.items()),
+         sorted((f"{a}|{b}", sorted(c.items())) for (a, b), c in total.items())
+         if unstated else []]).encode()).hexdigest()
+    return total, digest
+
+
+def cached_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float,
+                                                                                     float]]:
+    """Positions of a graph, computed once per content (sorted nodes and edges) and kept in
+    the cache under its hash: the same on every reload and in every web process."""
+    nodes, edges = sorted(nodes), sorted(set(edges))
+    key = "segscope:layout:" + hashlib.sha256(
+        json.dumps([nodes, edges]).encode()).hexdigest()
+    found = cache.get(key)
+    if found is None:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(nodes)
+        graph.add_edges_from(edges)
+        found = layout(graph)
+        cache.set(key, found, LAYOUT_TIMEOUT)
+    return {name: (x, y) for name, (x, y) in found.items()}
+
+
+def intended_segment_ports(intent: Any, selectors: Mapping[str, Mapping[str, str]],
+                           workloads: list[Workload]) -> dict[tuple[str, str], PortSet]:
+    """Segment pairs the intent allows something, with the ports: straight from a Segscope
+    intent's segment-to-segment allows, else from the workload pairs it allows."""
+    out: dict[tuple[str, str], PortSet] = {}
+    if intent is None:
+        return out
+    if isinstance(intent, Intent):
+        for allow in intent.allows:
+            src, dst = allow.source.segment, allow.destination.segment
+            if src is not None and dst is not None:
+                out[(src, dst)] = out.get((src, dst), PortSet()) | ports_of(allow.ports)
+        return out
+    members = memberships(selectors, workloads)
+    of: dict[str, list[str]] = {}
+    for segment, names in members.items():
+        for name in names:
+            of.setdefault(name, []).append(segment)
+    for (src, dst), ports in intended_pairs(intent, workloads).items():
+        for a in of.get(src, ()):
+            for b in of.get(dst, ()):
+                out[(a, b)] = out.get((a, b), PortSet()) | ports
+    return out
+
+
+def _classed(member: Membership) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every segment edge classed against the intent, and the same with its pair counts."""
+    counts, digest = pair_counts(member)
+    with _LOCK:
+        found = _GRAPHS.get(digest)
+    if found is not None:
+        return found
+    effective = segment_edges_counted(counts, member.members)
+    intended = intended_segment_ports(member.intent, member.selectors, list(member.workloads))
+    result = (effective, classify_segment_edges(effective, intended))
+    with _LOCK:
+        _GRAPHS[digest] = result
+        while len(_GRAPHS) > 4:
+            _GRAPHS.popitem(last=False)
+    return result
+
+
+def _positions(member: Membership, edges: list[dict[str, Any]],
+               groups: Mapping[str, str] | None) -> dict[str, tuple[float, float]]:
+    """Segments laid out themselves when a page can draw them all; else their groups are
+    laid out and each segment placed next to its group."""
+    if groups is None:
+        return cached_layout(list(member.members), [(e["src"], e["dst"]) for e in edges])
+    pairs = {(groups[e["src"]], groups[e["dst"]]) for e in edges
+             if e["src"] in groups and e["dst"] in groups}
+    places = cached_layout(sorted(set(groups.values())), [p for p in pairs if p[0] != p[1]])
+    return {**places, **member_positions(places, groups)}
+
+
+def segment_graph(focus: str | None = None, port: tuple[str, int | None] | None = None,
+                  key: str | None = None, limit: int = LIMIT) -> dict[str, Any]:
+    """Segments and their edges classed against the newest intent, with the plotly figure.
+    `focus` keeps a segment (or a group's segments) and its neighbours, `port` the edges
+    allowing or intending it. Past `limit` segments to draw, segments are drawn as groups by
+    `key` (a label or `prefix`); a focused group is drawn open. Positions come from the whole
+    graph, so filtering moves no node."""
+    member = membership()
+    effective, all_edges = _classed(member)
+    keys = grouping_keys(member.selectors)
+    key = key if key in keys else default_key(member.selectors)
+    big = len(member.members) > limit
+    groups = group_names(member.selectors, key, limit) if big else None
+    positions = _positions(member, all_edges, groups)
+    edges = (all_edges if port is None
+             else classify_segment_edges(effective, _intended_of(all_edges), port))
+    nodes = {name: len(names) for name, names in member.members.items()}
+    open_groups: set[str] = set()
+    if focus is not None:
+        inside = {focus} if focus in nodes else {
+            name for name, group in (groups or {}).items() if group == focus}
+        if inside and focus not in nodes:
+            open_groups.add(focus)
+        edges = [e for e in edges if e["src"] in inside or e["dst"] in inside]
+        keep = inside | {e["src"] for e in edges} | {e["dst"] for e in edges}
+        nodes = {name: count for name, count in nodes.items() if name in keep}
+    if groups is not None and len(nodes) > limit:
+        drawn, edges = group_graph(nodes, edges, groups, open_groups)
+    else:
+        drawn = {name: {"workloads": count, "group": None, "segments": 1}
+                 for name, count in nodes.items()}
+    return {
+        "segments": [{"name": name, **drawn[name]} for name in sorted(drawn)],
+        "edges": edges, "classes": {k: v["label"] for k, v in EDGE_CLASSES.items()},
+        "intent": getattr(member.intent, "version", None) or None,
+        "grouping": {"key": key, "keys": keys, "limit": limit, "segments": len(member.members),
+                     "grouped": any(d["group"] for d in drawn.values()),
+                     "open": sorted(open_groups)},
+        "figure": segment_graph_figure(drawn, edges, positions, focus),
+    }
+
+
+def _intended_of(edges: list[dict[str, Any]]) -> dict[tuple[str, str], PortSet]:
+    return {(e["src"], e["dst"]): PortSet.parse(e["intended"]) for e in edges if e["intended"]}
