@@ -94,14 +94,15 @@ def parse_intent(data: Any, filename: str = "<intent>", version: str = "") -> In
         raise IntentError(filename, unknown[0], f"unknown field; expected one of {list(_TOP_KEYS)}")
     segments = _segments(data.get("segments", {}), filename)
     allows = []
-    for i, item in enumerate(data.get("allow", []) or []):
+    for i, item in enumerate(_sequence(data.get("allow"), filename, "allow")):
         path = f"allow[{i}]"
         if not isinstance(item, Mapping):
             raise IntentError(filename, path, "an allow is a mapping with from, to and ports")
         source = _peer(item.get("from"), segments, filename, f"{path}.from")
         destination = _peer(item.get("to"), segments, filename, f"{path}.to")
         ports = tuple(_port(p, filename, f"{path}.ports[{j}]")
-                      for j, p in enumerate(item.get("ports", []) or []))
+                      for j, p in enumerate(_sequence(item.get("ports"), filename,
+                                                      f"{path}.ports")))
         if not ports:
             raise IntentError(filename, f"{path}.ports", "name at least one port, e.g. tcp/443")
         allows.append(Allow(source, destination, ports))
@@ -175,6 +176,14 @@ def _moment(raw: Any, filename: str, path: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise IntentError(filename, path, f"{raw} has no time zone; add Z or an offset")
     return moment
+
+
+def _sequence(raw: Any, filename: str, path: str) -> list[Any]:
+    if not raw:  # absent, null or empty: none
+        return []
+    if not isinstance(raw, list):
+        raise IntentError(filename, path, f"expected a list, got {type(raw).__name__}")
+    return raw
 
 
 def _segments(raw: Any, filename: str) -> dict[str, dict[str, str]]:

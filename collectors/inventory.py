@@ -33,7 +33,8 @@ _HOST_KEYS = frozenset({"name", "addresses", "labels"})
 _WORKLOAD_KEYS = frozenset(
     {"name", "host", "addresses", "attachment", "interface", "labels", "started_at",
      "stopped_at", "ports"})
-_FINISHED_POD_PHASES = frozenset({"Succeeded", "Failed"})
+# A tuple: a phase of any type (a list, from a broken document) is compared, never hashed.
+_FINISHED_POD_PHASES = ("Succeeded", "Failed")
 
 
 def _no_labels() -> Mapping[str, str]:

@@ -3,8 +3,10 @@ from the repository, ways of damaging them, and the check that an error names it
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -72,3 +74,43 @@ def assert_located(error: ParseError, filename: str, text: str) -> None:
     assert 1 <= error.line <= max(1, text.count("\n") + 2), error
     assert error.column >= 1, error
     assert error.reason, error
+
+
+def json_values(keys: list[str], scalars: list[object]) -> st.SearchStrategy[object]:
+    """JSON values whose mappings use a format's own keys and whose leaves its own values."""
+    leaves = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+              | st.text(max_size=12) | st.sampled_from(scalars))
+    return st.recursive(
+        leaves, lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(keys) | st.text(max_size=6), inner, max_size=4),
+        max_leaves=12)
+
+
+@st.composite
+def mutated_json(draw: st.DrawFn, documents: list[object],
+                 values: st.SearchStrategy[object]) -> object:
+    """A real JSON document with a few values somewhere inside replaced, removed or added."""
+    doc = copy.deepcopy(draw(st.sampled_from(documents)))
+    for _ in range(draw(st.integers(1, 3))):
+        holder: Any = None
+        key: Any = None
+        node: Any = doc
+        # Walk down a random path; stop at a leaf or when the draw says so.
+        while isinstance(node, dict | list) and node and draw(st.integers(0, 3)):
+            holder = node
+            key = draw(st.sampled_from(sorted(node) if isinstance(node, dict)
+                                       else range(len(node))))
+            node = node[key]
+        if holder is None:
+            doc = draw(values) if draw(st.integers(0, 9)) == 0 else doc
+            continue
+        action = draw(st.sampled_from(["replace", "remove", "add"]))
+        if action == "replace":
+            holder[key] = draw(values)
+        elif action == "remove":
+            del holder[key]
+        elif isinstance(holder, list):
+            holder.insert(key, draw(values))
+        else:
+            holder[draw(st.text(max_size=6) | st.sampled_from(sorted(holder)))] = draw(values)
+    return doc

@@ -1,17 +1,16 @@
-"""Flow-log parsers under fuzzing: no input makes them raise, and what they keep is valid."""
+"""Flow-log parsers under fuzzing: no input makes them raise, what they keep is valid, and every
+line they refuse is named with its file and line."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.flowlogs import (
@@ -29,18 +28,18 @@ from collectors.flowlogs import (
     values,
 )
 from collectors.flowlogs.record import DIRECTIONS, VERDICTS
+from tests.fuzz.documents import FUZZ, REPO_ROOT, damaged, mutated_json, texts
 
-DATA = Path(__file__).parent / "data" / "flowlogs"
+DATA = REPO_ROOT / "tests" / "collectors" / "data" / "flowlogs"
 OBSERVED = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
-# SEGSCOPE_FUZZ_EXAMPLES=5000 for a long run before a release.
-FUZZ = settings(max_examples=int(os.environ.get("SEGSCOPE_FUZZ_EXAMPLES", "150")), deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
 PARSERS: dict[str, Callable[..., ParseResult]] = {
     "aws_vpc": aws_vpc.parse, "gcp_vpc": gcp_vpc.parse, "azure_nsg": azure_nsg.parse,
     "hubble": hubble.parse, "conntrack": conntrack.parse, "ulogd": ulogd.parse,
     "kernel_log": kernel_log.parse,
 }
 SAMPLE_LINES = [line for p in sorted(DATA.iterdir()) for line in p.read_text().splitlines()]
+# Whole real files: the samples and the demo's ulogd2 logs.
+SAMPLE_FILES = texts("tests/collectors/data/flowlogs/*", "fixtures/demo/flows/*")
 # Keys the JSON formats look for, so that random documents reach past the first check.
 JSON_KEYS = [
     "records", "properties", "flows", "rule", "mac", "flowTuples", "flow", "IP", "source",
@@ -74,6 +73,26 @@ def mutated_lines(draw: st.DrawFn) -> str:
     return "\n".join(out)
 
 
+def json_documents() -> list[Any]:
+    """The JSON sample files as documents; a JSON Lines file as the list of its lines."""
+    docs = []
+    for path in sorted(DATA.glob("*.json*")):
+        text = path.read_text()
+        try:
+            docs.append(json.loads(text))
+        except json.JSONDecodeError:
+            docs.append([json.loads(line) for line in text.splitlines() if is_json(line)])
+    return docs
+
+
+def is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
 def assert_valid(result: ParseResult) -> None:
     for record in result.records:
         assert isinstance(record, FlowRecord)
@@ -87,7 +106,7 @@ def assert_valid(result: ParseResult) -> None:
         assert record.verdict is None or record.verdict in VERDICTS
         assert record.direction is None or record.direction in DIRECTIONS
     for issue in result.errors + result.skipped:
-        assert issue.line >= 1 and issue.reason
+        assert issue.filename.startswith("fuzz.") and issue.line >= 1 and issue.reason
 
 
 @pytest.mark.parametrize("name", PARSERS)
@@ -121,8 +140,39 @@ def test_it_never_raises_on_random_json(name: str, doc: Any, lines: bool) -> Non
     assert_valid(PARSERS[name](text, "fuzz.json", observed_at=OBSERVED))
 
 
+@pytest.mark.parametrize("name", PARSERS)
 @FUZZ
-@given(text=st.text() | mutated_lines())
+@given(text=damaged(SAMPLE_FILES, st.sampled_from(SAMPLE_LINES)))
+def test_it_never_raises_on_damaged_real_files(name: str, text: str) -> None:
+    assert_valid(PARSERS[name](text, "fuzz.txt", observed_at=OBSERVED))
+
+
+@pytest.mark.parametrize("name", PARSERS)
+@FUZZ
+@given(doc=mutated_json(json_documents(), JSON_VALUES), lines=st.booleans())
+def test_it_never_raises_on_real_json_files_with_values_changed(name: str, doc: Any,
+                                                                lines: bool) -> None:
+    text = "\n".join(json.dumps(d) for d in doc) if lines and isinstance(doc, list) else (
+        json.dumps(doc, indent=2))
+
+    assert_valid(PARSERS[name](text, "fuzz.json", observed_at=OBSERVED))
+
+
+@pytest.mark.parametrize("name", PARSERS)
+@FUZZ
+@given(text=damaged(SAMPLE_FILES, st.sampled_from(SAMPLE_LINES)), ending=st.sampled_from(
+    ["", "\n", "\r\n"]))
+def test_it_reads_a_file_as_lines_as_it_reads_its_text(name: str, text: str, ending: str) -> None:
+    whole = PARSERS[name](text, "fuzz.txt", observed_at=OBSERVED)
+    lines = PARSERS[name]([line + ending for line in text.split("\n")], "fuzz.txt",
+                          observed_at=OBSERVED)
+
+    assert_valid(lines)
+    assert lines.records == whole.records
+
+
+@FUZZ
+@given(text=st.text() | mutated_lines() | damaged(SAMPLE_FILES, st.sampled_from(SAMPLE_LINES)))
 def test_it_either_parses_any_text_or_says_the_format_is_unknown(text: str) -> None:
     try:
         result = parse_any(text, "fuzz.txt", observed_at=OBSERVED)
