@@ -36,6 +36,7 @@ def test_the_host_page_shows_rule_counters_in_the_browser(browser, asgi_server, 
     page.click("button[type=submit]")
 
     page.wait_for_selector("text=Rule tables")
-    row = page.locator("tr", has_text="-A seg-in-cali0003 -j DROP")
+    row = page.locator("#rule-ipv4-filter-seg-in-cali0003-2")
+    assert row.get_attribute("title").startswith("-A seg-in-cali0003 -j DROP")
     assert row.locator("td").nth(1).inner_text() == "9"
     page.close()

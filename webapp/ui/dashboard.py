@@ -19,6 +19,7 @@ from webapp.engine.figures import convergence_figure, time_to_converge_figure
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
+from webapp.ui.links import host_url
 from webapp.ui.segment_graph import intended_segment_ports, membership
 
 DROP_WINDOW = timedelta(minutes=15)
@@ -152,5 +153,15 @@ def drift_rows(findings: Iterable[DriftFinding]) -> list[dict[str, Any]]:
                     "address": finding.address or "", "src_segment": finding.src_segment or "",
                     "dst_segment": finding.dst_segment or "",
                     "workloads": " ".join(finding.workloads), "ports": " ".join(finding.ports),
-                    "since": _iso(finding.since) or "", "note": finding.note})
+                    "since": _iso(finding.since) or "", "note": finding.note,
+                    # What the page links: the rule's row on its host's page, the segment and
+                    # workload pages.
+                    "rule_href": host_url(finding.host_name, rule) if finding.host_name else "",
+                    "src_segments": _names(finding.src_segment),
+                    "dst_segments": _names(finding.dst_segment),
+                    "workload_list": list(finding.workloads)})
     return out
+
+
+def _names(joined: str | None) -> list[str]:
+    return [name for name in (joined or "").split(",") if name]

@@ -2,13 +2,16 @@
 
 from django.urls import path
 
-from webapp.ui import matrix, pages, views, whatif
+from webapp.ui import detail_pages, matrix, pages, views, whatif
 
 app_name = "ui"
 
 urlpatterns = [
     path("", views.StartView.as_view(), name="start"),
-    path("hosts/<str:name>/", views.HostView.as_view(), name="host"),
+    path("hosts/<str:name>/", detail_pages.HostView.as_view(), name="host"),
+    path("segments/<str:name>/", detail_pages.SegmentView.as_view(), name="segment"),
+    path("workloads/<str:name>/", detail_pages.WorkloadView.as_view(), name="workload"),
+    path("cost/", detail_pages.CostView.as_view(), name="cost"),
     path("flows/", views.FlowListView.as_view(), name="flows"),
     path("explain/", views.ExplainView.as_view(), name="explain"),
     path("service-matrix/", matrix.ServiceMatrixView.as_view(), name="service-matrix"),
@@ -22,6 +25,7 @@ urlpatterns = [
          name="segment-graph-data"),
     path("data/segment-edge/", pages.SegmentEdgeDataView.as_view(), name="segment-edge-data"),
     path("data/convergence/", pages.ConvergenceDataView.as_view(), name="convergence-data"),
+    path("data/cost/", detail_pages.CostDataView.as_view(), name="cost-data"),
     path("data/hosts/<str:name>/state/", pages.HostStateDataView.as_view(),
          name="host-state-data"),
     path("whatif/", whatif.WhatIfView.as_view(), name="whatif"),

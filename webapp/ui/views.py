@@ -1,4 +1,4 @@
-"""Browser pages: the fleet, one host's tables and flows, recent flows, and explain."""
+"""Browser pages: the fleet, recent flows, and explain."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.generic import FormView, ListView, TemplateView
@@ -21,22 +20,26 @@ from webapp.engine.packet import CT_STATES, HOOKS, Packet
 from webapp.engine.values import ValueParseError
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host, Workload
-from webapp.rules.models import ParsedChain, ParsedRule
-from webapp.ui.dashboard import host_state
+from webapp.ui.links import host_url
 
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 
 
 def with_explain_links(flows: Iterable[FlowRecord]) -> list[FlowRecord]:
-    """Give each flow the query of its explain link: the observing host, the packet, and the
-    interface towards the destination workload when the inventory knows it."""
+    """Give each flow the query of its explain link (the observing host, the packet, and the
+    interface towards the destination workload when the inventory knows it) and the running
+    workloads its addresses belong to."""
     flows = list(flows)
     interfaces: dict[tuple[int, str], str] = {}
-    host_ids = {flow.host_id for flow in flows}
-    for workload in Workload.objects.filter(host_id__in=host_ids, stopped_at__isnull=True):
+    owners: dict[str, str] = {}
+    for workload in Workload.objects.filter(stopped_at__isnull=True).only(
+            "name", "host_id", "addresses", "interface"):
         for address in workload.addresses:
             interfaces[(workload.host_id, address)] = workload.interface
+            owners[address] = workload.name
     for flow in flows:
+        flow.src_workload = owners.get(flow.src)  # type: ignore[attr-defined]
+        flow.dst_workload = owners.get(flow.dst)  # type: ignore[attr-defined]
         proto = PROTO_NAMES.get(flow.proto or 6, "tcp")
         query = {"host": flow.host.name, "hook": "FORWARD", "src": flow.src, "dst": flow.dst,
                  "proto": proto, "ct_state": "NEW"}
@@ -75,28 +78,6 @@ class StartView(LoginRequiredMixin, TemplateView):
             .aggregate(records=Coalesce(Sum("records"), 0))["records"],
             drops_until=until,
             **kwargs)
-
-
-class HostView(LoginRequiredMixin, TemplateView):
-    """One host: its workloads, the rule tables of its latest snapshot with counters, its flows."""
-
-    template_name = "ui/host.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        host = get_object_or_404(Host, name=kwargs["name"])
-        snapshot = host.snapshots.defer("dumps").order_by("-collected_at", "-id").first()
-        chains: list[dict[str, Any]] = []
-        if snapshot is not None:
-            rules: dict[tuple[str, str, str], list[ParsedRule]] = {}
-            for rule in ParsedRule.objects.filter(snapshot=snapshot).order_by("id"):
-                rules.setdefault((rule.family, rule.table, rule.chain), []).append(rule)
-            for chain in ParsedChain.objects.filter(snapshot=snapshot).order_by("id"):
-                chains.append({"chain": chain,
-                               "rules": rules.get((chain.family, chain.table, chain.name), [])})
-        return super().get_context_data(
-            host=host, snapshot=snapshot, chains=chains, convergence=host_state(host),
-            workloads=host.workloads.order_by("stopped_at", "name"),
-            flows=with_explain_links(host.flow_records.select_related("host")[:50]), **kwargs)
 
 
 class FlowListView(LoginRequiredMixin, ListView):
@@ -174,4 +155,10 @@ class ExplainView(LoginRequiredMixin, FormView):
         except (NoSnapshot, ValueParseError, ValueError) as exc:
             form.add_error(None, str(exc))
             return self.form_invalid(form)
-        return self.render_to_response(self.get_context_data(form=form, result=result))
+        decision = result.explanation.decided_by
+        rule_href = None
+        if decision is not None and not decision.policy and decision.family is None:
+            family = "ipv6" if ":" in data["dst"] else "ipv4"
+            rule_href = host_url(data["host"].name, decision.to_dict(), family)
+        return self.render_to_response(self.get_context_data(form=form, result=result,
+                                                             rule_href=rule_href))

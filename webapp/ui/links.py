@@ -1,0 +1,31 @@
+"""Where the pages link: a workload, a segment, a host and a rule's row on its host's page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from django.urls import reverse
+
+
+def workload_url(name: str) -> str:
+    return reverse("ui:workload", args=[name])
+
+
+def segment_url(name: str) -> str:
+    return reverse("ui:segment", args=[name])
+
+
+def host_url(name: str, rule: Mapping[str, Any] | None = None, family: str = "ipv4") -> str:
+    """The host page, at a rule's row when one is given (table, chain, rule_number)."""
+    url = reverse("ui:host", args=[name])
+    if rule and rule.get("rule_number"):
+        url += "#" + quote(rule_anchor(family, rule["table"], rule["chain"],
+                                       rule["rule_number"]))
+    return url
+
+
+def rule_anchor(family: str, table: str, chain: str, number: int) -> str:
+    """The HTML id of a rule's row on the host page."""
+    return f"rule-{family}-{table}-{chain}-{number}"
