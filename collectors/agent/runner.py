@@ -255,7 +255,9 @@ class Agent:
         except OSError as exc:
             result.failed += 1
             self._forget_if_queued(request)
-            log.error("could not spool %s: %s", request.describe(), exc)
+            log.error("could not spool %s: %s%s", request.describe(), exc,
+                      "; its lines stay in the flow log and are read again"
+                      if request.kind == "flows" else "; collected again next round")
             return Outcome(FAILED, reason=str(exc))
         result.spooled += 1
         log.info("spooled #%d %s (%s)", seq, request.describe(), why)

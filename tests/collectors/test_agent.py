@@ -28,7 +28,7 @@ from collectors.agent import add_agent_parser, main, snapshot_hash
 from collectors.agent.cli import parse_duration
 from collectors.agent.collect import Collection, collect_dumps, rules_only, without_save_stamps
 from collectors.agent.follow import FileFollower, FlowSource
-from collectors.agent.protocol import Request
+from collectors.agent.protocol import Request, flows_request
 from collectors.agent.runner import Agent, AgentConfig
 from collectors.agent.spool import REJECTED_KEEP, Backoff, Spool, SpoolFull
 from collectors.agent.transport import DELIVERED, HttpTransport, Outcome
@@ -509,20 +509,47 @@ def test_an_unreadable_spool_file_is_set_aside_and_the_rest_goes_on(
 
 def test_the_spool_refuses_a_request_past_its_size_limit_and_counts_what_it_holds(
         tmp_path: Path) -> None:
-    heartbeat = Request("heartbeat", {"host": "node-01", "snapshot_hash": "a" * 64})
-    one = len(json.dumps(heartbeat.to_dict()).encode())
+    flows = flows_request("node-01", "ulogd2", "/var/log/ulogd.json", ULOGD_LINES[0])
+    one = len(json.dumps(flows.to_dict()).encode())
     spool = Spool(tmp_path, max_bytes=2 * one)
-    spool.add(heartbeat)
-    spool.add(heartbeat)
+    spool.add(flows)
+    spool.add(flows)
 
     with pytest.raises(SpoolFull):
-        spool.add(heartbeat)
+        spool.add(flows)
 
     assert len(spool) == 2 and spool.size == 2 * one
     assert Spool(tmp_path, max_bytes=2 * one).size == 2 * one  # counted again after a restart
     spool.remove(spool.entries()[0])
-    spool.add(heartbeat)
+    spool.add(flows)
     assert len(spool) == 2
+
+
+def test_a_full_spool_drops_its_oldest_state_for_a_newer_snapshot_but_never_flows(
+        tmp_path: Path) -> None:
+    flows = flows_request("node-01", "ulogd2", "/var/log/ulogd.json", ULOGD_LINES[0])
+    older = Request("snapshot", {"host": "node-01", "dumps": {"iptables-save": "*filter\n"}})
+    newer = Request("snapshot", {"host": "node-01", "dumps": {"iptables-save": "*mangle\n"}})
+    spool = Spool(tmp_path, max_bytes=sum(len(json.dumps(r.to_dict()).encode())
+                                          for r in (flows, older)))
+    spool.add(older)
+    spool.add(flows)
+
+    spool.add(newer)
+    with pytest.raises(SpoolFull):
+        spool.add(flows)
+
+    assert [e.load() for e in Spool(tmp_path).entries()] == [flows, newer]
+
+
+def test_a_heartbeat_replaces_the_heartbeat_spooled_last(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    beats = [Request("heartbeat", {"host": "node-01", "snapshot_hash": h}) for h in "abc"]
+    snapshot = Request("snapshot", {"host": "node-01", "dumps": {"iptables-save": ""}})
+    for request in (beats[0], snapshot, beats[1], beats[2]):
+        spool.add(request)
+
+    assert [e.load() for e in spool.entries()] == [beats[0], snapshot, beats[2]]
 
 
 def test_flow_lines_that_do_not_fit_the_spool_are_read_again_when_the_server_returns(
@@ -548,16 +575,16 @@ def test_flow_lines_that_do_not_fit_the_spool_are_read_again_when_the_server_ret
 def test_the_spool_numbers_files_in_order_and_keeps_counting_after_a_restart(
         tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    first = spool.add(Request("heartbeat", {"host": "node-01", "snapshot_hash": "a"}))
-    second = spool.add(Request("heartbeat", {"host": "node-01", "snapshot_hash": "b"}))
+    first = spool.add(flows_request("node-01", "ulogd2", "a", ""))
+    second = spool.add(flows_request("node-01", "ulogd2", "b", ""))
     spool.remove(spool.entries()[0])
     (tmp_path / ".000000000009.json.tmp").write_text('{"kind": "hea')  # a crash mid-write
 
     reopened = Spool(tmp_path)
-    third = reopened.add(Request("heartbeat", {"host": "node-01", "snapshot_hash": "c"}))
+    third = reopened.add(flows_request("node-01", "ulogd2", "c", ""))
 
     assert (first, second, third) == (1, 2, 3)
-    assert [e.load().body["snapshot_hash"] for e in reopened.entries()] == ["b", "c"]
+    assert [e.load().body["filename"] for e in reopened.entries()] == ["b", "c"]
     assert sorted(os.listdir(tmp_path)) == ["000000000002.json", "000000000003.json"]
 
 
@@ -592,7 +619,7 @@ def test_the_running_agent_retries_with_backoff_until_the_server_returns(
     try:
         server.wait_for(lambda: server.kinds()[:2] == ["snapshots", "heartbeat"])
         server.stop()
-        _eventually(lambda: len(spooled(config.spool_dir)) >= 2)  # heartbeats
+        _eventually(lambda: _spooled_kinds(config.spool_dir) == ["heartbeat"])
         tools.change("iptables-save", IPTABLES_SAVE.replace("--dport 22 ", "--dport 2222 "))
         _eventually(lambda: "snapshot" in _spooled_kinds(config.spool_dir))
         _eventually(lambda: _spooled_kinds(config.spool_dir)[-1] == "heartbeat")
@@ -605,13 +632,13 @@ def test_the_running_agent_retries_with_backoff_until_the_server_returns(
         thread.join(timeout=10)
     assert not thread.is_alive()
 
-    # Replayed in the order spooled: heartbeats for the old dumps, the new snapshot, heartbeats
-    # for the new dumps; nothing spooled was dropped.
+    # Replayed in the order spooled: a heartbeat for the old dumps (the newest one: each
+    # replaced the one before), the new snapshot, a heartbeat for the new dumps.
     old_hash = snapshot_hash(server.received[0][1]["dumps"])
     after = server.received[before:]
     kinds = [path.split("/")[3] for path, _ in after]
     cut = kinds.index("snapshots")
-    assert cut >= 2 and set(kinds[:cut]) == {"heartbeat"}
+    assert kinds[:cut] == ["heartbeat"]
     assert "--dport 2222 " in after[cut][1]["dumps"]["iptables-save"]
     new_hash = snapshot_hash(after[cut][1]["dumps"])
     assert [body["snapshot_hash"] for _, body in after[:cut]] == [old_hash] * cut
