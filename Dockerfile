@@ -10,6 +10,7 @@ COPY pyproject.toml README.md manage.py ./
 COPY collectors ./collectors
 COPY webapp ./webapp
 COPY frontend ./frontend
+COPY bin ./bin
 # Editable, so that settings find frontend/ beside the packages.
 RUN pip install -e . \
     && SECRET_KEY=collectstatic-only DEBUG=false python manage.py collectstatic --no-input
@@ -20,4 +21,4 @@ USER segscope
 EXPOSE 8000
 # WEB_CONCURRENCY web processes share the port (uvicorn --workers); one per core.
 ENV WEB_CONCURRENCY=2
-CMD ["uvicorn", "webapp.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]
+CMD ["bin/web"]

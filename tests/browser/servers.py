@@ -17,6 +17,8 @@ from typing import IO
 
 from django.db import connection
 
+from bench.deployment import command
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 60.0
 
@@ -37,8 +39,10 @@ def database_url() -> str:
 
 
 def environment(**overrides: str) -> dict[str, str]:
-    # DEBUG serves the static files from the finders, as `make demo` does.
-    return {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true", **overrides}
+    # DEBUG serves the static files from the finders, as `make demo` does; the bin/ scripts
+    # run this interpreter (the virtualenv's).
+    return {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true",
+            "PYTHON": sys.executable, **overrides}
 
 
 def free_port() -> int:
@@ -49,12 +53,11 @@ def free_port() -> int:
 
 def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subprocess.PIPE,
                   **env: str) -> LiveServer:
-    """`uvicorn webapp.asgi:application`, as docker-compose runs it, once it answers; its log
-    goes to `output`, with `env` added to the environment."""
+    """bin/web (uvicorn serving webapp.asgi), as docker-compose runs it, once it answers; its
+    log goes to `output`, with `env` added to the environment."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--log-level", log_level],
+        command("web", "--host", "127.0.0.1", "--port", str(port), "--log-level", log_level),
         cwd=REPO_ROOT, env=environment(**env), stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP
@@ -75,10 +78,10 @@ def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subproce
 
 
 def start_worker() -> subprocess.Popen[bytes]:
-    """`celery -A webapp worker`, as the deployment starts it."""
+    """bin/worker (a Celery worker), as docker-compose runs it, in one process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        command("worker", "--pool=solo", "--loglevel=WARNING", "--without-gossip",
+                "--without-mingle", "--without-heartbeat"),
         cwd=REPO_ROOT, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.deployment import command
 from tests.webapp.flows.kernel_log import KERNEL_LOG
 from webapp.flows.models import FlowBatch
 from webapp.inventory.models import AgentToken, Host
@@ -76,13 +77,12 @@ def _answers(url: str) -> bool:
 
 @contextmanager
 def _serving(**extra_env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`uvicorn webapp.asgi:application` with WEB_CONCURRENCY=2, ready to answer."""
+    """bin/web (uvicorn serving webapp.asgi) with WEB_CONCURRENCY=2, ready to answer."""
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=_database_url(), WEB_CONCURRENCY="2", LOG_LEVEL="WARNING",
-               **extra_env)
+               PYTHON=sys.executable, **extra_env)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "webapp.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off"],
+        command("web", "--host", "127.0.0.1", "--port", str(port)),
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT

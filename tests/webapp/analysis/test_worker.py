@@ -14,6 +14,7 @@ import pytest
 from celery import current_app
 from django.db import connection
 
+from bench.deployment import command
 from tests.webapp.inventory.personas import AgentClient
 from tests.webapp.rules.dumps import IPSET_SAVE, IPTABLES_SAVE
 from webapp.analysis.models import GraphEdge
@@ -38,12 +39,12 @@ def _database_url() -> str:
 
 @pytest.fixture
 def worker() -> Iterator[subprocess.Popen[bytes]]:
-    """`celery -A webapp worker` on the test database and the test Redis."""
+    """bin/worker (as docker-compose runs it) on the test database and the test Redis."""
     current_app.control.purge()  # requests other tests left in the queue
-    env = dict(os.environ, DATABASE_URL=_database_url())
+    env = dict(os.environ, DATABASE_URL=_database_url(), PYTHON=sys.executable)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        command("worker", "--pool=solo", "--loglevel=WARNING", "--without-gossip",
+                "--without-mingle", "--without-heartbeat"),
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         yield process

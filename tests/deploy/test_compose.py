@@ -1,0 +1,99 @@
+"""docker-compose.yml, read as data (no Docker engine here): every long-running service has a
+health check, and web, worker and beat run the bin/ scripts that the tests and the load
+benchmark start, so that what is tested is what is deployed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bench.deployment import BIN, ROLES, command
+from tests.browser import servers
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ONE_SHOT = {"migrate"}  # runs to completion before the others start
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    with open(REPO_ROOT / "docker-compose.yml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_it_gives_every_long_running_service_a_health_check(compose: dict[str, Any]) -> None:
+    long_running = set(compose["services"]) - ONE_SHOT
+
+    missing = sorted(name for name in long_running
+                     if "test" not in compose["services"][name].get("healthcheck", {}))
+
+    assert missing == []
+    assert long_running >= {"postgres", "redis", "web", "worker", "beat"}
+
+
+def test_it_runs_the_one_shot_migration_before_the_application(
+        compose: dict[str, Any]) -> None:
+    for role in ROLES:
+        depends = compose["services"][role]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+
+
+def test_web_worker_and_beat_run_the_scripts_the_tests_start(compose: dict[str, Any]) -> None:
+    for role in ROLES:
+        script = Path(command(role)[0])
+
+        assert compose["services"][role]["command"] == [f"bin/{role}"]
+        assert script == BIN / role and os.access(script, os.X_OK)
+
+
+def test_the_browser_tests_start_bin_web_and_bin_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[list[str]] = []
+
+    class Exited:
+        stdout = None
+
+        def __init__(self, argv: list[str], **kwargs: Any) -> None:
+            started.append(argv)
+
+        def poll(self) -> int:
+            return 1
+
+    monkeypatch.setattr(servers, "database_url", lambda: "postgres://nobody@nowhere/none")
+    monkeypatch.setattr(servers.subprocess, "Popen", Exited)
+    with pytest.raises(RuntimeError):
+        servers.start_uvicorn()
+    servers.start_worker()
+
+    assert [argv[0] for argv in started] == [str(BIN / "web"), str(BIN / "worker")]
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("web", "-m uvicorn webapp.asgi:application --host 0.0.0.0 --port 8000 --lifespan off"),
+    ("worker", "-m celery -A webapp.celery worker --loglevel=INFO"),
+    ("beat", "-m celery -A webapp.celery beat --loglevel=INFO "
+             "--schedule=/tmp/celerybeat-schedule"),
+])
+def test_each_script_runs_its_server_with_the_arguments_given_last(role: str,
+                                                                   expected: str) -> None:
+    # PYTHON=echo prints the command line the script would run.
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "CELERY_BEAT_SCHEDULE")}
+    env["PYTHON"] = "echo"
+
+    printed = subprocess.run(command(role, "--extra"), env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+
+    assert printed == f"{expected} --extra"
+
+
+def test_the_image_copies_the_scripts_and_serves_with_bin_web() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+    assert "COPY bin ./bin" in dockerfile
+    assert 'CMD ["bin/web"]' in dockerfile
