@@ -9,6 +9,7 @@ host decides."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,13 +39,23 @@ class HostRules:
     ipset: str
 
 
+# Chain and set names are one word: whitespace, quotes or backslashes would split the rule.
+_NOT_IN_A_NAME = re.compile(r"[\s\"'\\]")
+
+
 def chain_name(workload: WorkloadSpec) -> str:
     # iptables chain names are at most 28 characters.
-    return f"seg-in-{workload.interface or workload.name}"[:28]
+    return _NOT_IN_A_NAME.sub("_", f"seg-in-{workload.interface or workload.name}")[:28]
 
 
 def set_name(segment: str) -> str:
-    return f"seg-{segment}"[:31]
+    return _NOT_IN_A_NAME.sub("_", f"seg-{segment}")[:31]
+
+
+def quoted(text: str) -> str:
+    """Text as iptables-save quotes an argument: backslashes and double quotes escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def segment_members(intent: Intent, workloads: Iterable[WorkloadSpec]) -> dict[str, list[str]]:
@@ -74,8 +85,8 @@ def render_host(host: str, intent: Intent, workloads: Sequence[WorkloadSpec],
     for workload, chain in zip(local, chains, strict=True):
         for allow in _allows_into(intent, workload):
             lines.extend(_allow_rules(chain, allow, members, use_sets, used_sets))
-        lines.append(f'-A {chain} -j NFLOG --nflog-group 1 --nflog-prefix "{LOG_PREFIX}'
-                     f'{workload.name}"')
+        lines.append(f"-A {chain} -j NFLOG --nflog-group 1 --nflog-prefix "
+                     f"{quoted(LOG_PREFIX + workload.name)}")
         lines.append(f"-A {chain} -j DROP")
     lines += ["COMMIT", ""]
     ipset_lines = []
@@ -102,7 +113,7 @@ def _allows_into(intent: Intent, workload: WorkloadSpec) -> list[Allow]:
 
 def _allow_rules(chain: str, allow: Allow, members: dict[str, list[str]], use_sets: bool,
                  used_sets: set[str]) -> list[str]:
-    comment = f'-m comment --comment "allow {allow.source} -> {allow.destination}"'
+    comment = f"-m comment --comment {quoted(f'allow {allow.source} -> {allow.destination}')}"
     if allow.source.cidr is not None:
         sources = [f"-s {allow.source.cidr}"]
     elif use_sets:

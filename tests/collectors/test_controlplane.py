@@ -53,3 +53,23 @@ def test_flat_acls_need_a_rule_per_peer_address_where_sets_need_one_per_segment(
     assert flat.count("--dport 5432") == 21
     assert with_sets.iptables.count("--dport 5432") == 1
     assert with_sets.ipset.count("add seg-payments ") == 21
+
+
+def test_names_with_quotes_spaces_and_markup_render_rules_the_parser_reads():
+    intent = parse_intent({
+        "segments": {'=pay "ments"\' <b>': {"app": "payments"}, "ledger": {"app": "ledger"}},
+        "allow": [{"from": '=pay "ments"\' <b>', "to": "ledger", "ports": ["tcp/5432"]}]})
+    workloads = [
+        WorkloadSpec('pay "1"', "node-01", ("10.1.0.5",), "cali0001", labels={"app": "payments"}),
+        WorkloadSpec("ledger \\ 1", "node-02", ("10.2.0.9",), "cali0003",
+                     labels={"app": "ledger"}),
+    ]
+
+    rules = render_host("node-02", intent, workloads, use_sets=True)
+    host = load_host(iptables=rules.iptables, ipset=rules.ipset)
+
+    packet = Packet(src="10.1.0.5", dst="10.2.0.9", proto="tcp", sport=40000, dport=5432,
+                    in_iface="eth0", out_iface="cali0003")
+    assert host.explain(packet, "FORWARD").verdict == "ACCEPT"
+    assert '--comment "allow =pay \\"ments\\"\' <b> -> ledger"' in rules.iptables
+    assert '--nflog-prefix "segscope-drop ledger \\\\ 1"' in rules.iptables

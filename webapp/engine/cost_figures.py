@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from webapp.engine.figures import plotly_text
+
 RULES = "#1f6feb"
 MEMBERS = "#1a7f37"
 FLAT = "#c4660a"
@@ -58,7 +60,7 @@ def traversed_figure(hosts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Per host, the average and the worst number of rules a NEW connection to one of its
     workloads is checked against before its verdict."""
     measured = [h for h in hosts if h["traversed_avg"] is not None]
-    names = [h["host"] for h in measured]
+    names = [plotly_text(h["host"]) for h in measured]
     return {"data": [
         {"type": "bar", "x": names, "y": [h["traversed_avg"] for h in measured],
          "name": "average", "marker": {"color": RULES},

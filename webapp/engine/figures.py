@@ -18,6 +18,12 @@ EDGE_CLASSES: dict[str, dict[str, str]] = {
 NODE_COLOR = "#1f6feb"
 
 
+def plotly_text(text: str) -> str:
+    """Text that plotly shows as written: plotly reads tags (`<b>`, `<br>`, `<a href>`) and
+    entities in text, hover text and tick labels, so `&`, `<` and `>` become entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def classify_segment_edges(effective: Sequence[Mapping[str, Any]],
                            intended: Mapping[tuple[str, str], PortSet],
                            port: tuple[str, int | None] | None = None) -> list[dict[str, Any]]:
@@ -95,7 +101,7 @@ def segment_graph_figure(nodes: Mapping[str, Mapping[str, Any]],
             mid_x.append(mx)
             mid_y.append(my)
             angles.append(round(angle, 2))
-            texts.append(edge_summary(edge))
+            texts.append(plotly_text(edge_summary(edge)))
             keys.append(f"{edge['src']}|{edge['dst']}")
         if not keys:
             continue
@@ -113,8 +119,10 @@ def segment_graph_figure(nodes: Mapping[str, Mapping[str, Any]],
         "type": "scatter", "mode": "markers+text", "name": "segments", "showlegend": False,
         "meta": "node",
         "x": [positions[n][0] for n in names], "y": [positions[n][1] for n in names],
-        "text": names, "textposition": "top center", "customdata": names,
-        "hovertext": [_node_summary(n, nodes[n]) for n in names], "hoverinfo": "text",
+        "text": [plotly_text(n) for n in names], "textposition": "top center",
+        "customdata": names,
+        "hovertext": [plotly_text(_node_summary(n, nodes[n])) for n in names],
+        "hoverinfo": "text",
         "marker": {"size": [12 + min(nodes[n]["workloads"], 40) for n in names],
                    "symbol": ["square" if nodes[n].get("group") else "circle" for n in names],
                    "color": ["#0b3d91" if n == focus else NODE_COLOR for n in names],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
@@ -147,7 +148,7 @@ class DriftListView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         filters = self.filters()
         page = Paginator(self.findings(), DRIFT_PAGE).get_page(self.request.GET.get("page"))
-        query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+        query = urlencode({k: v for k, v in filters.items() if v})
         return super().get_context_data(
             page=page, rows=dashboard.drift_rows(page.object_list), filters=filters,
             query=query, kinds=DriftFinding.Kind.values,

@@ -8,9 +8,10 @@ app_name = "ui"
 
 urlpatterns = [
     path("", views.StartView.as_view(), name="start"),
-    path("hosts/<str:name>/", detail_pages.HostView.as_view(), name="host"),
-    path("segments/<str:name>/", detail_pages.SegmentView.as_view(), name="segment"),
-    path("workloads/<str:name>/", detail_pages.WorkloadView.as_view(), name="workload"),
+    # Names come from hosts, inventories and intents and may hold a slash (`</b>`).
+    path("hosts/<path:name>/", detail_pages.HostView.as_view(), name="host"),
+    path("segments/<path:name>/", detail_pages.SegmentView.as_view(), name="segment"),
+    path("workloads/<path:name>/", detail_pages.WorkloadView.as_view(), name="workload"),
     path("cost/", detail_pages.CostView.as_view(), name="cost"),
     path("flows/", views.FlowListView.as_view(), name="flows"),
     path("explain/", views.ExplainView.as_view(), name="explain"),
@@ -26,7 +27,7 @@ urlpatterns = [
     path("data/segment-edge/", pages.SegmentEdgeDataView.as_view(), name="segment-edge-data"),
     path("data/convergence/", pages.ConvergenceDataView.as_view(), name="convergence-data"),
     path("data/cost/", detail_pages.CostDataView.as_view(), name="cost-data"),
-    path("data/hosts/<str:name>/state/", pages.HostStateDataView.as_view(),
+    path("data/hosts/<path:name>/state/", pages.HostStateDataView.as_view(),
          name="host-state-data"),
     path("whatif/", whatif.WhatIfView.as_view(), name="whatif"),
     path("fix/", whatif.FixView.as_view(), name="fix"),
