@@ -21,8 +21,11 @@
   var refresh = Segscope.refresher(function () {
     return Segscope.fetchJSON(root.dataset.url).then(show);
   });
+  function lists() { if (Segscope.refreshLists) { Segscope.refreshLists(); } }
+
   refresh();
+  Segscope.liveOwner = true;
   Segscope.connect(["fleet"], function (event) {
-    if (event.type === "host.analysed") { refresh(); }
-  }, refresh);
+    if (event.type === "host.analysed") { refresh(); lists(); }
+  }, function () { refresh(); lists(); });
 })();

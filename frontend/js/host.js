@@ -18,12 +18,16 @@
   var refresh = Segscope.refresher(function () {
     return Segscope.fetchJSON(root.dataset.url).then(show);
   });
+  // The page's lists (sets, drift, history, convergence) follow the same events.
+  function lists() { if (Segscope.refreshLists) { Segscope.refreshLists(); } }
+
+  Segscope.liveOwner = true;
   Segscope.connect(["host-" + hostId, "fleet"], function (event) {
     if (event.type === "host.progress" && event.host === hostId) {
       root.textContent = root.textContent.replace(/ · analysing .*$/, "") +
         " · analysing " + event.done + "/" + event.total;
       return;
     }
-    if (event.type === "generation.progress" || event.host === hostId) { refresh(); }
-  }, refresh);
+    if (event.type === "generation.progress" || event.host === hostId) { refresh(); lists(); }
+  }, function () { refresh(); lists(); });
 })();

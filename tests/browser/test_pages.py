@@ -14,10 +14,13 @@ from tests.browser.servers import LiveServer
 from tests.browser.test_dashboard import (  # noqa: F401 (fixtures)
     WAIT_MS,
     analysed_demo,
+    node_03_with_the_web_to_cache_rule,
     olivia,
     page,
+    post_snapshot,
     screenshots,
 )
+from webapp.inventory.models import Host
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,6 +86,28 @@ def test_the_page_says_when_it_is_offline_and_comes_back_live(
         up["accepting"] = True
         expect(badge).to_have_text("live", timeout=WAIT_MS)
     assert refetch.value.status == 200
+    assert page.errors == []
+
+
+def test_a_posted_snapshot_reaches_the_open_host_pages_lists_without_a_reload(
+        page: Any, asgi_server: LiveServer, analysed_demo: None) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    page.goto(f"{asgi_server.url}/hosts/node-03/")
+    expect(page.locator("#live-status")).to_have_text("live", timeout=WAIT_MS)
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    page.evaluate("window.segscopeTestMarker = 'not reloaded'")
+
+    post_snapshot(asgi_server, Host.objects.get(name="node-03"),
+                  node_03_with_the_web_to_cache_rule())
+
+    expect(page.locator("#history tbody tr")).to_have_count(3, timeout=WAIT_MS)
+    expect(page.locator("#history tbody tr").first).to_contain_text("allow web -> cache")
+    expect(page.locator("#rule-ipv4-filter-seg-in-califc1d8994-1")).to_contain_text(
+        "match-set seg-web src", timeout=WAIT_MS)
+    expect(page.locator("#convergence tbody tr").first).to_contain_text("2026-11-26T04:59:45Z",
+                                                                        timeout=WAIT_MS)
+    assert page.evaluate("window.segscopeTestMarker") == "not reloaded"
     assert page.errors == []
 
 
