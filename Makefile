@@ -9,7 +9,7 @@ CORPUS ?= ../shared/corpus
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: venv lint test corpus corpus-report demo bench clean
+.PHONY: venv lint test corpus corpus-report demo bench load-bench clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The deployment (bin/web, bin/worker, bin/beat) under 1,000 simulated agents: about 25 minutes,
+# on its own database and Redis db 14 (docs/benchmarks.md). LOAD_ARGS="--agents 100 ..." to change.
+load-bench: $(STAMP)
+	$(PY) -m bench.load_bench $(LOAD_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info staticfiles db.sqlite3 \
