@@ -69,7 +69,7 @@ def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subproce
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
                 if response.status == 200:
                     return LiveServer(url, process)
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
             stop(process)
