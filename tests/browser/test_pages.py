@@ -18,6 +18,7 @@ from tests.browser.test_dashboard import (  # noqa: F401 (fixtures)
     olivia,
     page,
     post_snapshot,
+    readme_image,
     screenshots,
 )
 from webapp.inventory.models import Host
@@ -48,8 +49,10 @@ def test_three_clicks_lead_from_the_overviews_drops_to_the_deciding_rule(
     expect(row).to_contain_text("DROP")
     assert page.evaluate("getComputedStyle(document.querySelector('tr:target td'))"
                          ".backgroundColor") != "rgba(0, 0, 0, 0)"
-    page.screenshot(path=screenshots / "deciding-rule.png", full_page=True)
+    # The window as the person sees it on arrival: scrolled to the highlighted rule.
+    page.screenshot(path=screenshots / "deciding-rule.png")
     assert page.errors == []
+    readme_image(screenshots / "deciding-rule.png")
 
 
 def test_the_page_says_when_it_is_offline_and_comes_back_live(
