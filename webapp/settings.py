@@ -270,6 +270,9 @@ SPECTACULAR_SETTINGS = {
 SEGSCOPE_MAX_UPLOAD_BYTES = env_limit("SEGSCOPE_MAX_UPLOAD_BYTES", 32 * 1024 * 1024)
 SEGSCOPE_MAX_RULES = env_limit("SEGSCOPE_MAX_RULES", 500_000)
 SEGSCOPE_MAX_FLOW_BATCH = env_limit("SEGSCOPE_MAX_FLOW_BATCH", 200_000)
+# A host's analysis that shows no progress for this long is taken to have died with its
+# worker; the sweep flags the host again.
+SEGSCOPE_ANALYSIS_LEASE_SECONDS = env_limit("SEGSCOPE_ANALYSIS_LEASE_SECONDS", 600)
 
 
 def env_rate(name: str, default: str) -> str:
