@@ -113,14 +113,14 @@
 
   function showDetail(data) {
     detail.hidden = false;
-    detail.replaceChildren(E("h2", {text: data.src + " → " + data.dst}));
+    detail.replaceChildren(E("h2", {}, [segmentLink(data.src), " → ", segmentLink(data.dst)]));
     detail.appendChild(E("p", {class: "muted", text: data.pairs.length + " of " +
       data.pairs_total + " workload pairs allowed something" +
       (data.intended.length ? "; intended " + data.intended.join(", ") : "; not intended")}));
     if (data.pairs.length) {
       var rows = data.pairs.map(function (p) {
-        return E("tr", {}, [E("td", {text: p.src}), E("td", {}, [hostLink(p.src_host)]),
-                            E("td", {text: p.dst}), E("td", {}, [hostLink(p.dst_host)]),
+        return E("tr", {}, [E("td", {}, [workloadLink(p.src)]), E("td", {}, [hostLink(p.src_host)]),
+                            E("td", {}, [workloadLink(p.dst)]), E("td", {}, [hostLink(p.dst_host)]),
                             E("td", {text: p.allowed.join(", ")})]);
       });
       detail.appendChild(E("table", {class: "data pairs"}, [
@@ -131,7 +131,7 @@
     data.hosts.forEach(function (host) {
       var section = E("section", {class: "host-rules"}, [E("h3", {}, ["Deciding rules on ", hostLink(host.host)])]);
       section.appendChild(E("ul", {}, host.rules.map(function (rule) {
-        return E("li", {}, [E("code", {text: ruleText(rule)}), " ",
+        return E("li", {}, [ruleLink(host.host, rule), " ",
                             E("span", {class: "muted", text: (rule.hook || "") + " · " + rule.pairs + " pairs"}),
                             rule.text ? E("pre", {text: rule.text}) : ""]);
       })));
@@ -142,6 +142,22 @@
 
   function hostLink(name) {
     return name ? E("a", {href: "/hosts/" + encodeURIComponent(name) + "/", text: name}) : "";
+  }
+
+  function segmentLink(name) {
+    return E("a", {href: "/segments/" + encodeURIComponent(name) + "/", text: name});
+  }
+
+  function workloadLink(name) {
+    return E("a", {href: "/workloads/" + encodeURIComponent(name) + "/", text: name});
+  }
+
+  // An iptables rule links its row on the host page (ids as webapp.ui.links.rule_anchor).
+  function ruleLink(host, rule) {
+    var code = E("code", {text: ruleText(rule)});
+    if (rule.policy || !rule.rule_number || rule.handle) { return code; }
+    var anchor = "rule-ipv4-" + rule.table + "-" + rule.chain + "-" + rule.rule_number;
+    return E("a", {href: "/hosts/" + encodeURIComponent(host) + "/#" + encodeURIComponent(anchor)}, [code]);
   }
 
   form.addEventListener("submit", function (event) {

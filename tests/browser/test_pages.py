@@ -139,6 +139,14 @@ def test_the_detail_pages_render_in_the_browser(
     expect(page).to_have_url(re.compile(r"inbound_q=payments\+node-02"))
     expect(page.locator("#inbound tbody tr")).to_have_count(3)
 
+    page.goto(f"{asgi_server.url}/segment-graph/")
+    page.get_by_role("button", name="workload pairs of payments to ledger").click()
+    detail = page.locator("#edge-detail")
+    expect(detail.locator("h2 a[href='/segments/ledger/']")).to_be_visible()
+    expect(detail.locator("table.pairs a[href='/workloads/payments-549f/']").first).to_be_visible()
+    expect(detail.locator(".host-rules a[href^='/hosts/node-02/#rule-ipv4-filter-']").first
+           ).to_be_visible()
+
     page.goto(f"{asgi_server.url}/segment-graph/?focus=cache")
     link = page.locator("#segment-page a")
     expect(link).to_have_attribute("href", "/segments/cache/", timeout=WAIT_MS)
