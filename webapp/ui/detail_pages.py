@@ -26,8 +26,13 @@ from webapp.ui.views import with_explain_links
 class SectionsView(LoginRequiredMixin, TemplateView):
     """A page made of lists; `sections` names them, in page order."""
 
-    def sections(self) -> list[Section]:
+    def make_sections(self) -> list[Section]:
         raise NotImplementedError
+
+    def sections(self) -> list[Section]:
+        if not hasattr(self, "_sections"):
+            self._sections = self.make_sections()
+        return self._sections
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = exported(self.sections(), request.GET)
@@ -44,11 +49,11 @@ class SegmentView(SectionsView):
 
     template_name = "ui/segment.html"
 
-    def sections(self) -> list[Section]:
+    def make_sections(self) -> list[Section]:
         name = self.kwargs["name"]
-        if name not in entities.segment_names():
-            raise Http404(f"no segment {name!r} in the newest intent")
         members = entities.segment_members(name)
+        if name not in members.selectors:
+            raise Http404(f"no segment {name!r} in the newest intent")
         return [entities.member_section(members), entities.host_section(members),
                 *entities.edge_sections(members), entities.drift_section(members, name),
                 entities.flow_section(members)]
@@ -62,25 +67,20 @@ class WorkloadView(SectionsView):
 
     template_name = "ui/workload.html"
 
-    def rows(self) -> list[WorkloadRow]:
-        rows = list(WorkloadRow.objects.filter(name=self.kwargs["name"]).select_related("host")
-                    .order_by("-started_at", "-id"))
-        if not rows:
+    def make_sections(self) -> list[Section]:
+        self.rows = list(WorkloadRow.objects.filter(name=self.kwargs["name"])
+                         .select_related("host").order_by("-started_at", "-id"))
+        if not self.rows:
             raise Http404(f"no workload {self.kwargs['name']!r}")
-        return rows
-
-    def sections(self) -> list[Section]:
-        self.rows()
-        members = entities.workload_members(self.kwargs["name"])
-        return [*entities.edge_sections(members), entities.drift_section(members),
-                entities.flow_section(members)]
+        self.members = entities.workload_members(self.kwargs["name"])
+        return [*entities.edge_sections(self.members), entities.drift_section(self.members),
+                entities.flow_section(self.members)]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        rows = self.rows()
-        members = entities.workload_members(self.kwargs["name"])
+        self.sections()
         return super().get_context_data(
-            workload=rows[0], lifetimes=rows, segments=members.segments(rows[0].name),
-            **kwargs)
+            workload=self.rows[0], lifetimes=self.rows,
+            segments=self.members.segments(self.rows[0].name), **kwargs)
 
 
 class HostView(SectionsView):
@@ -91,9 +91,11 @@ class HostView(SectionsView):
     template_name = "ui/host.html"
 
     def host(self) -> Host:
-        return get_object_or_404(Host, name=self.kwargs["name"])
+        if not hasattr(self, "_host"):
+            self._host = get_object_or_404(Host, name=self.kwargs["name"])
+        return self._host
 
-    def sections(self) -> list[Section]:
+    def make_sections(self) -> list[Section]:
         host = self.host()
         members = entities.Members(frozenset(), {}, {})
         return [host_detail.set_section(host_detail.snapshots_of(host)),
@@ -133,7 +135,7 @@ class CostView(SectionsView):
             self._data = cost_data()
         return self._data
 
-    def sections(self) -> list[Section]:
+    def make_sections(self) -> list[Section]:
         def rows() -> list[dict[str, Any]]:
             return [{**h, "host_href": host_url(h["host"]),
                      "flat_factor": round(h["flat_rules"] / h["rules"], 2) if h["rules"]

@@ -57,10 +57,6 @@ def workload_members(name: str) -> Members:
     return Members(frozenset([name]) & by_name.keys(), by_name, selectors)
 
 
-def segment_names() -> list[str]:
-    return sorted(_newest_membership()[1])
-
-
 def _segment_links(names: Iterable[str]) -> str:
     return ", ".join(names)
 
