@@ -448,7 +448,8 @@ class _Parser(ElementReader):
                     fields[key] = number
         if position is not None and builder.set_type != "list:set":
             raise self.error(lineno, position[2], "before/after apply to list:set only")
-        member = SetMember(values=values, extra=tuple(extra), line=lineno,
-                           **fields)  # type: ignore[arg-type]
+        if extra:
+            fields["extra"] = tuple(extra)
+        member = SetMember(values, line=lineno, **fields)
         return member, position
 

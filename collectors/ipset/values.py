@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TypeAlias
+from dataclasses import FrozenInstanceError, dataclass
+from typing import Any, TypeAlias
 
 from collectors.errors import ParseError, ParseWarning
 from collectors.ipset.names import ICMP, ICMPV6, PROTO_NAMES, SET_TYPES
@@ -67,10 +67,9 @@ ElementValue: TypeAlias = Network | AddressRange | PortValue | Interface | str |
 
 
 @dataclass(frozen=True, slots=True)
-class SetMember:
-    """One element of a set with its per-element options, from one line of the dump."""
+class MemberOptions:
+    """The per-element options a line may carry after its value."""
 
-    values: tuple[ElementValue, ...]
     nomatch: bool = False
     timeout: int | None = None
     packets: int | None = None
@@ -81,7 +80,84 @@ class SetMember:
     skbqueue: int | None = None
     wildcard: bool = False
     extra: tuple[tuple[str, str | None], ...] = ()
-    line: int = 0
+
+
+_NO_OPTIONS = MemberOptions()
+
+
+class SetMember:
+    """One element of a set with its per-element options, from one line of the dump.
+
+    A fleet's dumps hold millions of elements, nearly all without options: those keep only
+    their values and line, and read every option as its default."""
+
+    __slots__ = ("values", "line", "options")
+    values: tuple[ElementValue, ...]
+    line: int
+    options: MemberOptions
+
+    def __init__(self, values: tuple[ElementValue, ...], *, line: int = 0,
+                 **options: Any) -> None:
+        set_ = object.__setattr__
+        set_(self, "values", values)
+        set_(self, "line", line)
+        set_(self, "options", MemberOptions(**options) if options else _NO_OPTIONS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SetMember):
+            return NotImplemented
+        return (self.values, self.line, self.options) == (other.values, other.line,
+                                                          other.options)
+
+    def __hash__(self) -> int:
+        return hash((self.values, self.line, self.options))
+
+    def __repr__(self) -> str:
+        extra = "" if self.options is _NO_OPTIONS else f", options={self.options!r}"
+        return f"SetMember(values={self.values!r}, line={self.line}{extra})"
+
+    @property
+    def nomatch(self) -> bool:
+        return self.options.nomatch
+
+    @property
+    def timeout(self) -> int | None:
+        return self.options.timeout
+
+    @property
+    def packets(self) -> int | None:
+        return self.options.packets
+
+    @property
+    def bytes(self) -> int | None:
+        return self.options.bytes
+
+    @property
+    def comment(self) -> str | None:
+        return self.options.comment
+
+    @property
+    def skbmark(self) -> tuple[int, int] | None:
+        return self.options.skbmark
+
+    @property
+    def skbprio(self) -> tuple[int, int] | None:
+        return self.options.skbprio
+
+    @property
+    def skbqueue(self) -> int | None:
+        return self.options.skbqueue
+
+    @property
+    def wildcard(self) -> bool:
+        return self.options.wildcard
+
+    @property
+    def extra(self) -> tuple[tuple[str, str | None], ...]:
+        return self.options.extra
 
 
 @dataclass(frozen=True, slots=True)

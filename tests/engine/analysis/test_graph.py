@@ -9,7 +9,7 @@ import pytest
 from tests.engine.analysis.fleets import add_rule, build, intent, workload
 from webapp.engine.analysis.edges import segment_edges, workload_edges
 from webapp.engine.analysis.fleet import Fleet, load_host_state
-from webapp.engine.analysis.graph import compute_graph
+from webapp.engine.analysis.graph import PairVerdict, compute_graph
 from webapp.engine.analysis.ports import PortSet
 
 POLICY = intent([("web", "db", ["tcp/5432"]), ("web", "cache", ["tcp/6379", "udp/53"])])
@@ -184,6 +184,44 @@ def test_a_new_snapshot_recomputes_only_its_hosts_pairs_and_agrees_with_a_full_r
     assert touched and all(src in on_n2 or dst in on_n2 for src, dst in touched)
     assert graph.pairs[("web-1", "db-2")].allowed.texts() == ["tcp/5432-5433"]
     assert ("web-1", "cache-1") not in graph.pairs
+
+
+WEB_1_OUT = f"-A FORWARD -i {WORKLOADS[0].interface} -j ACCEPT"
+
+
+def _n1_edited(old: str, new: str) -> Fleet:
+    """The fleet with one line of host n1's iptables-save replaced."""
+    def edit(host: str, dumps: dict[str, str]) -> dict[str, str]:
+        if host != "n1":
+            return dumps
+        return {**dumps, "iptables-save": dumps["iptables-save"].replace(old, new, 1)}
+
+    return build(POLICY, WORKLOADS, edit=edit)
+
+
+@pytest.mark.parametrize("new, answer", [
+    # the source host's egress now denies a port: its pairs toward other hosts lose it
+    (f"-A FORWARD -i {WORKLOADS[0].interface} -p udp -j DROP\n{WEB_1_OUT}", ["tcp/6379"]),
+    # the same rules with new counters: only the evidence moves
+    (f"[7:420] {WEB_1_OUT}", ["tcp/6379", "udp/53"]),
+], ids=["egress-changed", "evidence-only"])
+def test_a_source_hosts_new_snapshot_agrees_with_a_full_run(new: str, answer: list[str]) -> None:
+    graph = compute_graph(build(POLICY, WORKLOADS))
+    before = graph.pairs[("web-1", "cache-1")]
+    edited = _n1_edited(WEB_1_OUT, new)
+    touched = graph.update_host(edited.hosts["n1"])
+    full = compute_graph(edited)
+    assert {k: p.allowed for k, p in graph.pairs.items()} == {
+        k: p.allowed for k, p in full.pairs.items()}
+    assert graph.pairs[("web-1", "cache-1")].allowed.texts() == answer
+    assert ("web-1", "cache-1") in touched
+
+    def seen(pair: PairVerdict) -> list[tuple[str, str, int | None, int | None]]:
+        return [(e.host, e.chain, e.rule_number, e.packets) for e, _ in pair.evidence()]
+
+    # The source host's evidence follows the new snapshot (rule numbers, counters).
+    assert seen(graph.pairs[("web-1", "cache-1")]) == seen(full.pairs[("web-1", "cache-1")])
+    assert seen(graph.pairs[("web-1", "cache-1")]) != seen(before)
 
 
 def test_segment_edges_count_pairs_per_port_and_say_full_or_partial() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from collectors.ipset.values import AddressRange, IpSet, IpSetDump, PortValue
@@ -131,10 +132,18 @@ def ipset_atoms(dump: IpSetDump, name: str, seen: frozenset[str] = frozenset()) 
                 if isinstance(value, str):
                     out.update(ipset_atoms(dump, value, seen | {name}))
         return out
-    whole = _membership_only(ipset)
-    for index, member in enumerate(ipset.members):
-        ident: Hashable = ("set", name) if whole else ("member", name, index)
-        for value in member.values:
+    return _member_atoms(name, _membership_only(ipset), tuple(m.values for m in ipset.members))
+
+
+# A fleet's hosts hold the same sets (a segment's set on every host it reaches) and the parser
+# shares their element values: their atoms are computed once and shared, never modified.
+@lru_cache(maxsize=1 << 14)
+def _member_atoms(name: str, whole: bool, values: tuple[tuple[object, ...], ...]) -> RuleAtoms:
+    out = RuleAtoms()
+    whole_ident = ("set", name)
+    for index, member_values in enumerate(values):
+        ident: Hashable = whole_ident if whole else ("member", name, index)
+        for value in member_values:
             atom = _value_atom(value)
             if atom is not None:
                 out.add(atom[0], atom[1], atom[2], ident)

@@ -166,38 +166,54 @@ class EffectiveGraph:
         answer was recomputed (those with a workload on the host)."""
         self.fleet.hosts[state.name] = state
         self._engines.pop(state.name, None)
-        local = {w.name for w in self.fleet.workloads if w.host == state.name}
-        old_egress = {k: v for k, v in self._egress.items() if k[1] in local}
-        for key in [k for k in self._ingress if k[1] in local]:
-            del self._ingress[key]
-        for key in old_egress:
-            del self._egress[key]
+        local = {w.name for w in self._by_host.get(state.name, ())}
+        old_egress = {}
+        for family in FAMILIES:
+            for name in local:
+                self._ingress.pop((family, name), None)
+                old = self._egress.pop((family, name), None)
+                if old is not None:
+                    old_egress[family, name] = old
         touched: set[tuple[str, str]] = set()
         for name in local:
             touched |= {(src, name) for src in self._into.pop(name, {})}
             self._combine_into(self.workloads[name])
             touched |= {(src, name) for src in self._into.get(name, {})}
-        remote = [d for d in self._into if d not in local]
-        for key, old in old_egress.items():
-            family, name = key
+        # Same ports everywhere: only the evidence (counters, rule numbers) is new.
+        refreshed: dict[str, list[tuple[int, _Side]]] = {}
+        changed: set[str] = set()
+        for (family, name), old in old_egress.items():
             new = self._egress_side(family, self.workloads[name])
             if _same_answers(old, new):
-                # Same ports everywhere: only the evidence (counters, rule numbers) is new.
-                positions = self._position[family]
-                for dst in remote:
-                    pair = self._into[dst].get(name)
-                    if pair is not None and pair.egress is not None:
-                        self._into[dst][name] = PairVerdict(
-                            name, dst, pair.allowed, pair.ingress, new.at(positions[dst]))
-                        touched.add((name, dst))
+                refreshed.setdefault(name, []).append((family, new))
+            else:
+                changed.add(name)
+        changed_or_refreshed = changed | set(refreshed)
+        # Each destination's sources meet the host's few workloads in one set operation: the
+        # cost follows the pairs that involve the host, not the fleet's size.
+        for dst, into in self._into.items():
+            if dst in local:
                 continue
-            for dst in remote:
-                if self._into[dst].pop(name, None) is not None:
-                    touched.add((name, dst))
+            for name in into.keys() & changed_or_refreshed:
+                touched.add((name, dst))
+                if name in changed:
+                    del into[name]
+                    continue
+                pair = into[name]
+                if pair.egress is None:
+                    continue
+                for family, new in refreshed[name]:
+                    position = self._position[family].get(dst)
+                    if position is not None:
+                        into[name] = pair = PairVerdict(name, dst, pair.allowed, pair.ingress,
+                                                        new.at(position))
+        if changed:
             for workload in self.fleet.workloads:
                 if workload.name not in local:
-                    self._combine_from({name}, workload)
-            touched |= {(name, d) for d in remote if name in self._into.get(d, {})}
+                    self._combine_from(changed, workload)
+                    sources = self._into.get(workload.name)
+                    if sources:
+                        touched |= {(name, workload.name) for name in sources.keys() & changed}
         self._through_services()
         return touched
 
