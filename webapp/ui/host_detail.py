@@ -127,26 +127,58 @@ def history_section(host: Host) -> Section:
 
 
 def _history_row(snapshot: Snapshot, previous: Snapshot | None) -> dict[str, Any]:
-    added: list[str] = []
-    removed: list[str] = []
-    members: list[str] = []
-    if previous is not None:
-        for chain in diff_rules(_rule_lines(previous), _rule_lines(snapshot)):
+    diff = _SnapshotDiff(snapshot, previous)
+    return {"collected": _iso(snapshot.collected_at), "hash": snapshot.content_hash[:12],
+            "rules": snapshot.rule_count, "sets": snapshot.set_count,
+            "seen": _iso(snapshot.last_seen_at), "added": diff.part("added"),
+            "removed": diff.part("removed"), "members": diff.part("members")}
+
+
+class _SnapshotDiff:
+    """What one snapshot changed from the one before it, read only when a cell is shown,
+    filtered or exported: a page of the history diffs its own rows, not every snapshot's."""
+
+    def __init__(self, snapshot: Snapshot, previous: Snapshot | None) -> None:
+        self.snapshot, self.previous = snapshot, previous
+        self.texts: dict[str, str] | None = None
+
+    def part(self, key: str) -> _DiffText:
+        return _DiffText(self, key)
+
+    def text(self, key: str) -> str:
+        if self.texts is None:
+            self.texts = self._compute()
+        return self.texts[key]
+
+    def _compute(self) -> dict[str, str]:
+        if self.previous is None:
+            return {"added": "(first snapshot)", "removed": "", "members": ""}
+        added: list[str] = []
+        removed: list[str] = []
+        members: list[str] = []
+        for chain in diff_rules(_rule_lines(self.previous), _rule_lines(self.snapshot)):
             where = f"{chain.table} {chain.chain}"
             added.extend(f"{where} #{r.position}: {r.text}" for r in chain.added)
             removed.extend(f"{where} #{r.position}: {r.text}" for r in chain.removed)
-        then = {s.name: set(s.members) for s in ParsedSet.objects.filter(snapshot=previous)}
-        for item in ParsedSet.objects.filter(snapshot=snapshot):
+        then = {s.name: set(s.members) for s in ParsedSet.objects.filter(snapshot=self.previous)}
+        for item in ParsedSet.objects.filter(snapshot=self.snapshot):
             old = then.pop(item.name, set())
             members.extend(f"{item.name}: +{m}" for m in sorted(set(item.members) - old))
             members.extend(f"{item.name}: -{m}" for m in sorted(old - set(item.members)))
         for name, old in sorted(then.items()):
             members.extend(f"{name}: -{m}" for m in sorted(old))
-    return {"collected": _iso(snapshot.collected_at), "hash": snapshot.content_hash[:12],
-            "rules": snapshot.rule_count, "sets": snapshot.set_count,
-            "seen": _iso(snapshot.last_seen_at),
-            "added": "\n".join(added) if previous is not None else "(first snapshot)",
-            "removed": "\n".join(removed), "members": "\n".join(members)}
+        return {"added": "\n".join(added), "removed": "\n".join(removed),
+                "members": "\n".join(members)}
+
+
+class _DiffText:
+    """One cell of a snapshot's diff; its text is computed on first use."""
+
+    def __init__(self, diff: _SnapshotDiff, key: str) -> None:
+        self.diff, self.key = diff, key
+
+    def __str__(self) -> str:
+        return self.diff.text(self.key)
 
 
 def _rule_lines(snapshot: Snapshot) -> list[RuleLine]:

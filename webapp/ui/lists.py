@@ -103,7 +103,8 @@ class Section:
         keys = [c.key for c in self.columns]
         if fmt == "json":
             body = json.dumps({"count": len(rows),
-                               "results": [{k: row.get(k) for k in keys} for row in rows]})
+                               "results": [{k: row.get(k) for k in keys} for row in rows]},
+                              default=str)  # cells computed on use give their text
             return HttpResponse(body, content_type="application/json")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{self.key}.csv"'

@@ -179,3 +179,14 @@ def test_the_drift_list_links_segments_workloads_and_rules(client_logged_in: Cli
     assert '<a href="/segments/cache/">cache</a>' in html
     assert '<a href="/workloads/web-889a/">web-889a</a>' in html
     assert 'href="/hosts/node-03/#rule-ipv4-filter-seg-in-califc1d8994-2"' in html
+
+
+@pytest.mark.parametrize("url", ["/segments/cache/", "/workloads/cache-92cc/",
+                                 "/hosts/node-02/", "/cost/"])
+def test_a_detail_page_asks_the_database_a_fixed_number_of_questions(
+        client_logged_in: Client, demo: None, url: str,  # noqa: F811
+        django_assert_max_num_queries: Any) -> None:
+    # Per list, not per row: a page with more rows asks no more (the snapshot history asks
+    # per snapshot listed, at most 50).
+    with django_assert_max_num_queries(30):
+        page(client_logged_in, url)
