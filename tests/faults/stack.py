@@ -162,6 +162,11 @@ class Redis:
             terminate(self.process)
             self.process = None
 
+    def idle(self) -> bool:
+        """Whether Celery's queue is empty and no task is taken but unacknowledged."""
+        client = redis.Redis(port=self.port)
+        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+
 
 def terminate(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
@@ -195,10 +200,11 @@ class Deployment:
         """A new agent token for `host` (created if missing)."""
         return self.manage("create_agent_token", host).strip()
 
-    def _spawn(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path]:
+    def _spawn(self, name: str, argv: list[str],
+               **env: str) -> tuple[subprocess.Popen[bytes], Path]:
         log = self.root / f"{name}.log"
         with open(log, "ab") as out:
-            process = subprocess.Popen(argv, cwd=REPO_ROOT, env=self.env, stdout=out,
+            process = subprocess.Popen(argv, cwd=REPO_ROOT, env={**self.env, **env}, stdout=out,
                                        stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process, log
@@ -223,12 +229,13 @@ class Deployment:
         wait_until(healthy, "uvicorn answering /healthz")
         return url
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        """`celery -A webapp worker` with one prefork child process, as deployed."""
+    def start_worker(self, **env: str) -> subprocess.Popen[bytes]:
+        """`celery -A webapp worker` with one prefork child process, as deployed; `env` adds
+        to its environment."""
         process, _ = self._spawn("worker", [
             sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=prefork",
             "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-            "--without-heartbeat"])
+            "--without-heartbeat"], **env)
         return process
 
     def log(self, name: str) -> str:

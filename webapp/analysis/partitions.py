@@ -10,10 +10,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from threading import Lock
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -74,6 +75,17 @@ def mark_hosts_due(host_ids: Iterable[int] | None = None) -> int:
     if host_ids is not None:
         hosts = hosts.filter(pk__in=list(host_ids))
     return hosts.update(analysis_due_at=timezone.now())
+
+
+def release_stale_claims() -> int:
+    """Set the flag again of hosts whose analysis has been running without progress for
+    longer than SEGSCOPE_ANALYSIS_LEASE_SECONDS: the worker that claimed it died with it (its
+    machine lost, or no parent process left to hand the task back). Returns how many."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SEGSCOPE_ANALYSIS_LEASE_SECONDS)
+    return Host.objects.filter(
+        analysis_due_at__isnull=True, analysis_state__status=AnalysisState.Status.RUNNING,
+        analysis_state__updated_at__lt=stale).update(analysis_due_at=now)
 
 
 def due_host_ids() -> list[int]:

@@ -11,7 +11,12 @@ from django.db import OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from webapp.analysis.convergence import compute_convergence
-from webapp.analysis.partitions import analyse_host, due_host_ids, mark_hosts_due
+from webapp.analysis.partitions import (
+    analyse_host,
+    due_host_ids,
+    mark_hosts_due,
+    release_stale_claims,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +43,10 @@ def analyse_host_task(self: Any, host_id: int) -> str:
 
 @shared_task(ignore_result=True, **RETRY)
 def sweep_due_analyses_task() -> int:
-    """Ask for the analysis of every host whose flag is still set."""
+    """Ask for the analysis of every host whose flag is still set, or whose claimed analysis
+    stopped making progress."""
+    if released := release_stale_claims():
+        logger.warning("%s analyses claimed by a worker that is gone are due again", released)
     hosts = due_host_ids()
     for host_id in hosts:
         analyse_host_task.delay(host_id)
