@@ -17,10 +17,10 @@ from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow
 from webapp.ui import entities, host_detail
 from webapp.ui.dashboard import host_state
+from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url
 from webapp.ui.lists import Column, Section, exported
 from webapp.ui.pages import JsonDataView
-from webapp.ui.views import with_explain_links
 
 
 class SectionsView(LoginRequiredMixin, TemplateView):

@@ -4,7 +4,7 @@ flows."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,9 +19,9 @@ from webapp.analysis.results import _newest_membership, _segment_q, drift_findin
 from webapp.engine.analysis.fleet import Workload
 from webapp.engine.analysis.intended import memberships, segments_of
 from webapp.flows.models import FlowRecord
+from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url, workload_url
 from webapp.ui.lists import Column, Section
-from webapp.ui.views import with_explain_links
 
 FLOW_WINDOW = timedelta(hours=24)
 FLOW_LIMIT = 1000
@@ -203,6 +203,12 @@ def flow_section(members: Members) -> Section:
                  .filter(Q(src__in=owned) | Q(dst__in=owned), bucket_end__gt=until - FLOW_WINDOW)
                  [:FLOW_LIMIT])
         return [flow_row(f) for f in with_explain_links(flows)]
+    return flow_list(rows)
+
+
+def flow_list(rows: Callable[[], Iterable[Mapping[str, Any]]]) -> Section:
+    """Flows as a list: time, host, source and destination (with their workloads), verdict,
+    the rule the log names, and the explain link."""
     return Section("flows", "Recent flows", [
         Column("time", "time"), Column("host", "host", "host_href"),
         Column("src", "source", "src_href"), Column("dst", "destination", "dst_href"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -20,37 +19,9 @@ from webapp.engine.packet import CT_STATES, HOOKS, Packet
 from webapp.engine.values import ValueParseError
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host, Workload
+from webapp.ui.entities import flow_list, flow_row
+from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url
-
-PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
-
-
-def with_explain_links(flows: Iterable[FlowRecord]) -> list[FlowRecord]:
-    """Give each flow the query of its explain link (the observing host, the packet, and the
-    interface towards the destination workload when the inventory knows it) and the running
-    workloads its addresses belong to."""
-    flows = list(flows)
-    interfaces: dict[tuple[int, str], str] = {}
-    owners: dict[str, str] = {}
-    for workload in Workload.objects.filter(stopped_at__isnull=True).only(
-            "name", "host_id", "addresses", "interface"):
-        for address in workload.addresses:
-            interfaces[(workload.host_id, address)] = workload.interface
-            owners[address] = workload.name
-    for flow in flows:
-        flow.src_workload = owners.get(flow.src)  # type: ignore[attr-defined]
-        flow.dst_workload = owners.get(flow.dst)  # type: ignore[attr-defined]
-        proto = PROTO_NAMES.get(flow.proto or 6, "tcp")
-        query = {"host": flow.host.name, "hook": "FORWARD", "src": flow.src, "dst": flow.dst,
-                 "proto": proto, "ct_state": "NEW"}
-        if proto in ("tcp", "udp"):
-            query.update(sport="40000", dport=str(flow.dport or 0))
-        out_iface = interfaces.get((flow.host_id, flow.dst))
-        if out_iface:
-            query["out_iface"] = out_iface
-        flow.proto_name = proto  # type: ignore[attr-defined]
-        flow.explain_query = urlencode(query)  # type: ignore[attr-defined]
-    return flows
 
 
 class StartView(LoginRequiredMixin, TemplateView):
@@ -80,8 +51,12 @@ class StartView(LoginRequiredMixin, TemplateView):
             **kwargs)
 
 
+EXPORT_LIMIT = 100_000  # flows in one export, newest first
+
+
 class FlowListView(LoginRequiredMixin, ListView):
-    """Recent flows of the fleet, newest first, filtered by verdict and host."""
+    """Recent flows of the fleet, newest first, filtered by verdict, host and time (the URL
+    carries the filters); `?format=csv` or `json` exports what the filters keep."""
 
     template_name = "ui/flows.html"
     paginate_by = 100
@@ -100,9 +75,21 @@ class FlowListView(LoginRequiredMixin, ListView):
             flows = flows.filter(bucket_end__gt=since)
         return flows
 
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        fmt = request.GET.get("format")
+        if fmt in ("csv", "json"):
+            flows = self.get_queryset()[:EXPORT_LIMIT]
+            return flow_list(lambda: [flow_row(f) for f in with_explain_links(flows)]).export(
+                request.GET, fmt)
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        filters = [(k, self.request.GET.get(k, "")) for k in ("verdict", "host", "since")]
+        query = urlencode([(k, v) for k, v in filters if v])
         context = super().get_context_data(verdict=self.request.GET.get("verdict", ""),
-                                           host=self.request.GET.get("host", ""), **kwargs)
+                                           host=self.request.GET.get("host", ""),
+                                           since=self.request.GET.get("since", ""),
+                                           query=query, **kwargs)
         context["flows"] = with_explain_links(context["flows"])
         return context
 

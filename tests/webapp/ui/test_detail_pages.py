@@ -190,3 +190,15 @@ def test_a_detail_page_asks_the_database_a_fixed_number_of_questions(
     # per snapshot listed, at most 50).
     with django_assert_max_num_queries(30):
         page(client_logged_in, url)
+
+
+def test_the_flows_list_exports_what_its_filters_keep(client_logged_in: Client,
+                                                       demo: None) -> None:  # noqa: F811
+    drops = exported(client_logged_in, "/flows/?verdict=DROP&host=node-03&format=csv")
+    everything = exported_json(client_logged_in, "/flows/?format=json")
+    html = page(client_logged_in, "/flows/?verdict=DROP&host=node-03")
+
+    assert drops and {(f["host"], f["verdict"]) for f in drops} == {("node-03", "DROP")}
+    assert any(f["dst"].startswith("cache-db77 (10.3.0.2:6379)") for f in drops)
+    assert everything["count"] > len(drops)
+    assert "?verdict=DROP&amp;host=node-03&amp;format=csv" in html
