@@ -21,7 +21,7 @@ from webapp.engine.analysis.intended import memberships, segments_of
 from webapp.flows.models import FlowRecord
 from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url, workload_url
-from webapp.ui.lists import Column, Section
+from webapp.ui.lists import Column, Section, moment_text
 
 FLOW_WINDOW = timedelta(hours=24)
 FLOW_LIMIT = 1000
@@ -46,22 +46,21 @@ class Members:
 
 
 def segment_members(segment: str) -> Members:
+    """The running workloads of a segment of the newest intent."""
     workloads, selectors = _newest_membership()
     names = memberships(selectors, workloads).get(segment, [])
     return Members(frozenset(names), {w.name: w for w in workloads}, selectors)
 
 
 def workload_members(name: str) -> Members:
+    """One running workload (none when it has stopped)."""
     workloads, selectors = _newest_membership()
     by_name = {w.name: w for w in workloads}
     return Members(frozenset([name]) & by_name.keys(), by_name, selectors)
 
 
-def _segment_links(names: Iterable[str]) -> str:
-    return ", ".join(names)
-
-
 def member_section(members: Members) -> Section:
+    """The members with where they run, what they carry and their segments."""
     def rows() -> list[dict[str, Any]]:
         out = []
         for name in sorted(members.names):
@@ -70,8 +69,8 @@ def member_section(members: Members) -> Section:
                         "host_href": host_url(w.host), "addresses": " ".join(w.addresses),
                         "interface": w.interface, "attachment": w.attachment,
                         "labels": " ".join(f"{k}={v}" for k, v in sorted(w.labels.items())),
-                        "segments": _segment_links(members.segments(name)),
-                        "started": _iso(w.started_at)})
+                        "segments": ", ".join(members.segments(name)),
+                        "started": moment_text(w.started_at)})
         return out
     return Section("members", "Members", [
         Column("name", "workload", "name_href"), Column("host", "host", "host_href"),
@@ -82,6 +81,7 @@ def member_section(members: Members) -> Section:
 
 
 def host_section(members: Members) -> Section:
+    """The hosts the members run on, with how many each."""
     def rows() -> list[dict[str, Any]]:
         by_host: dict[str, list[str]] = {}
         for name in sorted(members.names):
@@ -110,9 +110,9 @@ def edge_sections(members: Members) -> list[Section]:
                          deciding[0] if deciding else None)
             out.append({
                 "src": edge.src, "src_href": workload_url(edge.src),
-                "src_segments": _segment_links(members.segments(edge.src)),
+                "src_segments": ", ".join(members.segments(edge.src)),
                 "src_host": src_host, "dst": edge.dst, "dst_href": workload_url(edge.dst),
-                "dst_segments": _segment_links(members.segments(edge.dst)),
+                "dst_segments": ", ".join(members.segments(edge.dst)),
                 "dst_host": dst_host, "allowed": " ".join(edge.allowed),
                 "rules": "; ".join(_evidence_text(e) for e in edge.evidence),
                 "rule_href": host_url(first["host"], first) if first else None})
@@ -178,6 +178,7 @@ def _segments(finding: DriftFinding) -> list[str]:
 
 
 def drift_row(finding: DriftFinding) -> dict[str, Any]:
+    """A finding as a row of a detail page's drift list, with its links."""
     rule = finding.rule or {}
     return {
         "kind": finding.kind, "host": finding.host_name,
@@ -188,7 +189,7 @@ def drift_row(finding: DriftFinding) -> dict[str, Any]:
         "set": " ".join(x for x in (finding.set_name, finding.address) if x),
         "segments": " → ".join(x for x in (finding.src_segment, finding.dst_segment) if x),
         "workloads": " ".join(finding.workloads), "ports": " ".join(finding.ports),
-        "since": _iso(finding.since), "note": finding.note}
+        "since": moment_text(finding.since), "note": finding.note}
 
 
 def flow_section(members: Members) -> Section:
@@ -222,7 +223,7 @@ def flow_row(flow: Any) -> dict[str, Any]:
     """A flow record given its links by `with_explain_links`."""
     src, dst = flow.src_workload, flow.dst_workload
     port = f":{flow.dport}" if flow.dport is not None else ""
-    return {"time": _iso(flow.bucket_start), "host": flow.host.name,
+    return {"time": moment_text(flow.bucket_start), "host": flow.host.name,
             "host_href": host_url(flow.host.name),
             "src": f"{src} ({flow.src})" if src else flow.src,
             "src_href": workload_url(src) if src else None,
@@ -231,7 +232,3 @@ def flow_row(flow: Any) -> dict[str, Any]:
             "packets": flow.packets, "verdict": flow.verdict or "?",
             "rule": flow.rule_ref or "", "explain": "explain",
             "explain_href": reverse("ui:explain") + "?" + flow.explain_query}
-
-
-def _iso(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""

@@ -19,7 +19,7 @@ from webapp.inventory.models import Host
 from webapp.rules.models import ParsedRule, ParsedSet, Snapshot
 from webapp.rules.services import RuleLine, diff_rules
 from webapp.ui.links import rule_anchor
-from webapp.ui.lists import Column, Section
+from webapp.ui.lists import Column, Section, moment_text
 
 _NFT_COUNTER = re.compile(r"counter packets \d+ bytes \d+")
 DUMPS = (("iptables-save", "ipv4"), ("ip6tables-save", "ipv6"))
@@ -128,9 +128,9 @@ def history_section(host: Host) -> Section:
 
 def _history_row(snapshot: Snapshot, previous: Snapshot | None) -> dict[str, Any]:
     diff = _SnapshotDiff(snapshot, previous)
-    return {"collected": _iso(snapshot.collected_at), "hash": snapshot.content_hash[:12],
+    return {"collected": moment_text(snapshot.collected_at), "hash": snapshot.content_hash[:12],
             "rules": snapshot.rule_count, "sets": snapshot.set_count,
-            "seen": _iso(snapshot.last_seen_at), "added": diff.part("added"),
+            "seen": moment_text(snapshot.last_seen_at), "added": diff.part("added"),
             "removed": diff.part("removed"), "members": diff.part("members")}
 
 
@@ -202,14 +202,11 @@ def convergence_section(host: Host) -> Section:
         return [{"generation": e.generation.number, "cause": e.generation.cause,
                  "generation_href": reverse("ui:convergence")
                  + f"?generation={e.generation.number}",
-                 "opened": _iso(e.generation.opened_at), "converged": _iso(e.converged_at)
-                 or "not yet", "seconds": e.seconds} for e in entries]
+                 "opened": moment_text(e.generation.opened_at),
+                 "converged": moment_text(e.converged_at) or "not yet",
+                 "seconds": e.seconds} for e in entries]
     return Section("convergence", "Convergence history", [
         Column("generation", "generation", "generation_href"), Column("cause", "cause"),
         Column("opened", "opened"), Column("converged", "converged at"),
         Column("seconds", "seconds", numeric=True)], rows,
         empty="No generation has listed this host.")
-
-
-def _iso(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""

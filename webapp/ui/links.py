@@ -1,4 +1,4 @@
-"""Where the pages link: a workload, a segment, a host and a rule's row on its host's page."""
+"""Where the pages link: a workload, a host and a rule's row on its host's page."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from django.urls import reverse
 
 
 def workload_url(name: str) -> str:
+    """The workload's page."""
     return reverse("ui:workload", args=[name])
-
-
-def segment_url(name: str) -> str:
-    return reverse("ui:segment", args=[name])
 
 
 def host_url(name: str, rule: Mapping[str, Any] | None = None, family: str = "ipv4") -> str:

@@ -116,6 +116,11 @@ class Section:
         return response
 
 
+def moment_text(moment: Any) -> str:
+    """A time as the lists show it: ISO 8601 UTC to the second, empty when unknown."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
