@@ -5,11 +5,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
-from webapp.audit.models import AuditEvent
-from webapp.audit.services import record_event
 from webapp.inventory.models import AgentToken, Host, Segment, Workload
+from webapp.inventory.tokens import issue_agent_token, revoke_agent_token
 
 
 @admin.register(Host)
@@ -24,9 +22,7 @@ class HostAdmin(admin.ModelAdmin):
     @admin.action(description="Issue an agent token (shown once)")
     def issue_agent_token(self, request: HttpRequest, queryset: QuerySet[Host]) -> None:
         for host in queryset:
-            token, plaintext = AgentToken.issue(host)
-            record_event(request.user, AuditEvent.Action.TOKEN_CREATED, host=host.name,
-                         token=token.pk, via="admin")
+            _, plaintext = issue_agent_token(host, request.user, via="admin")
             self.message_user(request, f"Agent token for {host.name}: {plaintext}",
                               messages.WARNING)
 
@@ -45,13 +41,8 @@ class AgentTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
-        tokens = list(queryset.filter(revoked_at__isnull=True).select_related("host"))
-        revoked = AgentToken.objects.filter(pk__in=[t.pk for t in tokens],
-                                            revoked_at__isnull=True).update(
-            revoked_at=timezone.now())
-        for token in tokens:
-            record_event(request.user, AuditEvent.Action.TOKEN_REVOKED, host=token.host.name,
-                         token=token.pk, via="admin")
+        revoked = sum(revoke_agent_token(token, request.user, via="admin")
+                      for token in queryset.filter(revoked_at__isnull=True).select_related("host"))
         self.message_user(request, f"Revoked {revoked} token(s).")
 
 

@@ -5,9 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from webapp.audit.models import AuditEvent
-from webapp.audit.services import record_event
-from webapp.inventory.models import AgentToken, Host
+from webapp.inventory.models import Host
+from webapp.inventory.tokens import issue_agent_token
 
 
 class Command(BaseCommand):
@@ -22,9 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             host, created = Host.objects.get_or_create(name=options["host"])
-            token, plaintext = AgentToken.issue(host)
-            record_event(None, AuditEvent.Action.TOKEN_CREATED, host=host.name, token=token.pk,
-                         via="command")
+            _, plaintext = issue_agent_token(host, None, via="command")
         # Only the token on stdout, so that `TOKEN=$(manage.py create_agent_token h)` works.
         self.stderr.write(f"{'Created host' if created else 'Host'} {host.name}; "
                           "its new agent token (shown once):")
