@@ -1,7 +1,7 @@
 """API routes: one router for every app's resources, plus the OpenAPI schema and docs."""
 
 from django.contrib.auth.decorators import login_required
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -14,7 +14,7 @@ from webapp.analysis.api.views import (
     GraphView,
 )
 from webapp.analysis.api.whatif import FixView, WhatIfView
-from webapp.api.views import ApiRootView
+from webapp.api.views import ApiRootView, not_found
 from webapp.audit.api.views import AuditEventViewSet, AuditExportView
 from webapp.flows.api import urls as flows_urls
 from webapp.flows.api.views import FlowRecordViewSet
@@ -83,4 +83,7 @@ urlpatterns = [
     path("whatif/", WhatIfView.as_view(), name="whatif"),
     path("fix/", FixView.as_view(), name="fix"),
     *router.urls,
+    # Last: API clients get JSON, not Django's HTML page; paths without the final slash are
+    # left unmatched so that APPEND_SLASH still redirects them.
+    re_path(r"^.*/$", not_found),
 ]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from django import forms
 from django_filters import rest_framework as filters
 
 from webapp.flows.models import FlowRecord
+
+
+class AddressFilter(filters.CharFilter):
+    """An IP address, refused with 400 unless it is one (the column is `inet`)."""
+
+    field_class = forms.GenericIPAddressField
 
 
 class FlowRecordFilterSet(filters.FilterSet):
@@ -14,6 +21,8 @@ class FlowRecordFilterSet(filters.FilterSet):
     host = filters.CharFilter(field_name="host__name", help_text="observing host's name")
     host_id = filters.NumberFilter(field_name="host_id")
     bucket_start = filters.IsoDateTimeFromToRangeFilter()
+    src = AddressFilter(help_text="source address")
+    dst = AddressFilter(help_text="destination address")
 
     class Meta:
         model = FlowRecord

@@ -42,6 +42,13 @@ def test_alice_filters_flows_by_host_verdict_addresses_port_and_time(
     assert found["host_name"] == "node-01"
 
 
+def test_a_filter_by_something_that_is_no_address_is_refused(client_logged_in: Client) -> None:
+    response = client_logged_in.get("/api/flows/", {"src": "ledger", "dst": "10.1.0.9"})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["src"]
+
+
 def test_listing_flows_takes_a_fixed_number_of_queries(
         client_logged_in: Client, node_01: Host, node_02: Host,
         django_assert_max_num_queries: DjangoAssertNumQueries) -> None:

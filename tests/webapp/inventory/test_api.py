@@ -149,6 +149,17 @@ def test_the_rest_import_takes_the_docker_host_from_the_query(oscar_client: Clie
     assert Workload.objects.get().host.name == "node-01"
 
 
+def test_the_rest_import_reads_the_format_named_in_the_query(oscar_client: Client) -> None:
+    body = ('[{"Name": "/web", "State": {"Running": true, "StartedAt": "2026-11-26T03:00:00Z"},'
+            ' "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}}]')
+
+    response = oscar_client.post("/api/inventory/?format=docker&host=node-01", body,
+                                 content_type="application/json")
+
+    assert response.status_code == 200
+    assert response.json()["format"] == "docker"
+
+
 def test_the_rest_import_names_the_field_of_an_error(oscar_client: Client) -> None:
     response = oscar_client.post(
         "/api/inventory/?filename=fleet.yaml",

@@ -26,9 +26,9 @@ def test_the_schema_has_every_endpoint_and_no_warnings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("path", "codes"), [
-    ("/api/ingest/snapshots/", {"200", "201", "401", "403", "413", "422"}),
-    ("/api/ingest/flows/", {"202", "401", "403", "413", "422"}),
-    ("/api/ingest/heartbeat/", {"200", "401", "403", "413"}),
+    ("/api/ingest/snapshots/", {"200", "201", "400", "401", "403", "413", "422", "429"}),
+    ("/api/ingest/flows/", {"202", "400", "401", "403", "413", "422", "429"}),
+    ("/api/ingest/heartbeat/", {"200", "400", "401", "403", "413", "429"}),
 ])
 def test_ingest_endpoints_document_every_answer(tmp_path: Path, path: str,
                                                 codes: set[str]) -> None:

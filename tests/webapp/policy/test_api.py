@@ -148,7 +148,8 @@ def test_the_schema_documents_every_answer_of_publishing(tmp_path: Path) -> None
 
     paths = yaml.safe_load(out.read_text())["paths"]
     assert {"/api/intents/", "/api/intents/{id}/"} <= set(paths)
-    assert set(paths["/api/intents/"]["post"]["responses"]) == {"200", "201", "400", "409", "413"}
+    assert set(paths["/api/intents/"]["post"]["responses"]) == {
+        "200", "201", "400", "403", "409", "413"}
 
 
 NETPOL = (Path(__file__).resolve().parents[2] / "collectors" / "data" / "netpol"

@@ -10,9 +10,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
 from collectors.inventory import FORMATS, InventoryError, parse_inventory
@@ -146,11 +148,20 @@ class InventoryFileParser(BaseParser):
         return read_bounded_body(stream, parser_context)
 
 
+class AcceptHeaderNegotiation(DefaultContentNegotiation):
+    """Renderers chosen by the Accept header alone: `?format=` names the inventory's format
+    here, not the answer's, which DRF would refuse with 404 for `kubectl` or `docker`."""
+
+    # The stubs type this as DRF's module-level settings object and its argument too narrowly.
+    settings = APISettings({"URL_FORMAT_OVERRIDE": None})  # type: ignore[arg-type,assignment]
+
+
 class InventoryImportView(APIView):
     """Import an inventory file (operators only)."""
 
     permission_classes = [IsOperator]
     parser_classes = [InventoryFileParser]
+    content_negotiation_class = AcceptHeaderNegotiation
 
     @extend_schema(
         operation_id="inventory_import",

@@ -37,9 +37,15 @@ class IntentVersionViewSet(mixins.CreateModelMixin,
             201: IntentVersionSerializer,
             200: OpenApiResponse(IntentVersionSerializer,
                                  description="this version with this text is stored already"),
-            400: OpenApiResponse(IntentErrorSerializer, description="a document that cannot "
-                                 "be read; `path` names the field (a bad body gets DRF's "
-                                 "field errors)"),
+            400: OpenApiResponse(
+                # IntentError is the 409's component, ErrorDetail every view's (webapp.api.schema).
+                {"anyOf": [{"$ref": "#/components/schemas/IntentError"},
+                           {"$ref": "#/components/schemas/ErrorDetail"},
+                           {"type": "object", "additionalProperties": {
+                               "type": "array", "items": {"type": "string"}}}]},
+                description="a document that cannot be read (`error`, whose `path` names the "
+                            "field), a body that is not JSON (`detail`), or one without "
+                            "`version` or `text` (messages by field)"),
             409: OpenApiResponse(IntentErrorSerializer,
                                  description="the version is stored with other text"),
             413: LimitErrorSerializer,
