@@ -15,13 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webapp.analysis.models import DriftFinding, GraphEdge
-from webapp.analysis.results import _newest_membership, _segment_q, drift_findings
+from webapp.analysis.results import _segment_q, drift_findings
 from webapp.engine.analysis.fleet import Workload
-from webapp.engine.analysis.intended import memberships, segments_of
+from webapp.engine.analysis.intended import segments_of
 from webapp.flows.models import FlowRecord
 from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url, workload_url
 from webapp.ui.lists import Column, Section, moment_text
+from webapp.ui.segment_graph import membership
 
 FLOW_WINDOW = timedelta(hours=24)
 FLOW_LIMIT = 1000
@@ -47,16 +48,16 @@ class Members:
 
 def segment_members(segment: str) -> Members:
     """The running workloads of a segment of the newest intent."""
-    workloads, selectors = _newest_membership()
-    names = memberships(selectors, workloads).get(segment, [])
-    return Members(frozenset(names), {w.name: w for w in workloads}, selectors)
+    now = membership()
+    return Members(frozenset(now.members.get(segment, [])),
+                   {w.name: w for w in now.workloads}, now.selectors)
 
 
 def workload_members(name: str) -> Members:
     """One running workload (none when it has stopped)."""
-    workloads, selectors = _newest_membership()
-    by_name = {w.name: w for w in workloads}
-    return Members(frozenset([name]) & by_name.keys(), by_name, selectors)
+    now = membership()
+    by_name = {w.name: w for w in now.workloads}
+    return Members(frozenset([name]) & by_name.keys(), by_name, now.selectors)
 
 
 def member_section(members: Members) -> Section:
