@@ -41,3 +41,11 @@ def test_it_refuses_a_bad_ipassmt_line(tmp_path: Path) -> None:
     ipassmt.write_text("eth0 10.0.0.0/8\n")
     assert main(["service-matrix", "--iptables-save", str(rules), "--chain", "INPUT",
                  "--proto", "tcp", "--dport", "22", "--ipassmt", str(ipassmt)]) == 2
+
+
+def test_it_takes_a_prerouting_chain_of_another_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["service-matrix", "--iptables-save", str(DATA / "sqrl_2015_aug.iptables-save"),
+                 "--table", "raw", "--chain", "prerouting", "--proto", "tcp", "--dport", "22",
+                 "--ipassmt", str(DATA / "sqrl_2015_aug.ipassmt"), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["edges"] == [["0.0.0.0", "0.0.0.0"]]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from webapp.engine.matrix.ipassmt import parse_ipassmt
 from webapp.engine.matrix.service import MatrixRequest, service_matrix
+from webapp.engine.values import ValueParseError
 
 DATA = Path(__file__).parent.parent / "data" / "matrix"
 
@@ -172,3 +174,40 @@ def test_it_agrees_with_fffuus_synology_golden_file(dport: str) -> None:
     expected = json.loads((DATA / "synology_2015.expected.json").read_text())[dport]
     text = (DATA / "synology_2015.iptables-save").read_text()
     assert _matrix(text, dport=int(dport)) == expected
+
+
+@pytest.mark.parametrize("dport", ["22", "80"])
+def test_it_agrees_with_fffuus_sqrl_spoofing_golden_file(dport: str) -> None:
+    # fffuu --table raw --chain PREROUTING --ipassmt ipassmt_sqrl: vpriv, vshit, vocb and lua
+    # are assumed to carry every address, so no -i is decided and no spoofing drop applies.
+    expected = json.loads((DATA / "sqrl_2015_aug.expected.json").read_text())[dport]
+    request = MatrixRequest("PREROUTING", "tcp", int(dport), table="raw",
+                            ipassmt=(DATA / "sqrl_2015_aug.ipassmt").read_text())
+    text = (DATA / "sqrl_2015_aug.iptables-save").read_text()
+    assert service_matrix(request, iptables=text).to_dict() == expected
+
+
+def test_it_reads_the_sqrl_spoofing_protection_exactly_with_a_disjoint_assumption() -> None:
+    # Only the interfaces raw PREROUTING names, pairwise disjoint: lup's public sources may not
+    # reach private destinations; private sources arrive on no lup and reach everything.
+    ipassmt = ("ldit = [10.13.42.136/29]\nlmd = [10.13.42.128/29]\nloben = [10.13.42.144/28]\n"
+               "wg = [10.13.42.176/28]\nwt = [10.13.42.160/28]\n"
+               "lup = all_but_those_ips [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]\n")
+    request = MatrixRequest("PREROUTING", "tcp", 22, table="raw", ipassmt=ipassmt)
+    text = (DATA / "sqrl_2015_aug.iptables-save").read_text()
+    result = service_matrix(request, iptables=text).to_dict()
+    assert result["classes"]["10.0.0.0"] == ["10.0.0.0-10.255.255.255",
+                                             "172.16.0.0-172.31.255.255",
+                                             "192.168.0.0-192.168.255.255"]
+    assert result["edges"] == [["0.0.0.0", "0.0.0.0"], ["10.0.0.0", "0.0.0.0"],
+                               ["10.0.0.0", "10.0.0.0"]]
+
+
+def test_it_reads_an_ipassmt_list_over_several_lines() -> None:
+    assumption = parse_ipassmt("# uplink\nlup = all_but_those_ips [\n  10.0.0.0/8,  # lan\n"
+                               "  192.168.0.0/16\n]\nlo = [127.0.0.0/8]\n", 4)
+    assert assumption.ranges["lup"] == [(0, 0x09FFFFFF), (0x0B000000, 0xC0A7FFFF),
+                                        (0xC0A90000, 0xFFFFFFFF)]
+    assert assumption.ranges["lo"] == [(0x7F000000, 0x7FFFFFFF)]
+    with pytest.raises(ValueParseError, match="<ipassmt>:2: expected"):
+        parse_ipassmt("lo = [127.0.0.0/8]\nlup = [\n  10.0.0.0/8\n", 4)

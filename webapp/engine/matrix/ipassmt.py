@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from webapp.engine.matrix.space import Interval, complement, intersect, normalize
@@ -39,13 +40,11 @@ class InterfaceAssumption:
 
 
 def parse_ipassmt(text: str, family: int, filename: str = "<ipassmt>") -> InterfaceAssumption:
-    """Read `IFACE = [A, A/LEN, A-B]` or `IFACE = all_but_those_ips [...]` lines (`#` comments);
-    addresses of the other family are skipped, host bits of a prefix ignored."""
+    """Read `IFACE = [A, A/LEN, A-B]` or `IFACE = all_but_those_ips [...]` entries (`#` comments;
+    a list may span lines); addresses of the other family are skipped, host bits of a prefix
+    ignored."""
     ranges: dict[str, list[Interval]] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    for lineno, line in _entries(text, filename):
         found = _LINE.match(line)
         if found is None:
             raise ValueParseError(f"{filename}:{lineno}: expected IFACE = [ranges]")
@@ -59,6 +58,24 @@ def parse_ipassmt(text: str, family: int, filename: str = "<ipassmt>") -> Interf
         listed = ranges.setdefault(name, [])
         listed.extend(complement(intervals, family) if all_but else intervals)
     return InterfaceAssumption(family, {k: normalize(v) for k, v in ranges.items()})
+
+
+def _entries(text: str, filename: str) -> Iterator[tuple[int, str]]:
+    """Each entry with the number of its first line, its lines joined up to the closing `]`."""
+    start = 0
+    parts: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not parts:
+            start = lineno
+        parts.append(line)
+        if "]" in line:
+            yield start, " ".join(parts)
+            parts = []
+    if parts:
+        raise ValueParseError(f"{filename}:{start}: expected IFACE = [ranges]")
 
 
 def _interval(item: str, where: str) -> tuple[int, int, int]:

@@ -18,7 +18,8 @@ from webapp.engine.matrix.walk import Step, WalkChain, Walker
 from webapp.engine.values import PORT_PROTOCOLS, ValueParseError, parse_protocol
 
 DEFAULT_SPORT = 10000
-CHAINS = ("INPUT", "FORWARD", "OUTPUT")
+# Every built-in chain of any table (fffuu takes e.g. raw PREROUTING for spoofing protection).
+CHAINS = ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING")
 
 
 @dataclass(frozen=True, slots=True)
