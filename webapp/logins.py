@@ -6,6 +6,7 @@ lockout ends, whichever way the password comes (login page, admin, HTTP basic)."
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,6 +17,9 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 # Where the backend leaves the lockout for the middleware: in META, which a DRF request
 # shares with the Django request it wraps.
@@ -78,17 +82,26 @@ class RateLimitedModelBackend(ModelBackend):
     def authenticate(self, request: Any, username: str | None = None,
                      password: str | None = None, **kwargs: Any) -> Any:
         address = client_address(request)
-        wait = locked_for(address, username)
+        try:
+            wait = locked_for(address, username)
+        except (RedisError, OSError) as exc:
+            # Logins go on while the cache is down, uncounted; the audit log still has them.
+            logger.warning("login limits not applied, the cache is unreachable: %s", exc)
+            return super().authenticate(request, username=username, password=password,
+                                        **kwargs)
         if wait:
             if request is not None:
                 request.META[LOCKED_META] = wait
             # Stops every backend; Django then sends user_login_failed (the audit log).
             raise PermissionDenied("too many failed logins")
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None:
-            record_failure(address, username)
-        else:
-            cache.delete(_key("failures", "user", (username or "").casefold()))
+        try:
+            if user is None:
+                record_failure(address, username)
+            else:
+                cache.delete(_key("failures", "user", (username or "").casefold()))
+        except (RedisError, OSError) as exc:
+            logger.warning("login not counted, the cache is unreachable: %s", exc)
         return user
 
 

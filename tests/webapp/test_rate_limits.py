@@ -5,6 +5,7 @@ token past its ingest rate gets 429."""
 from __future__ import annotations
 
 import base64
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -150,3 +151,21 @@ def test_the_ingest_rate_is_per_token(settings: Any, node_01: Host) -> None:
     second = AgentClient(AgentToken.issue(node_01)[1])
 
     assert second.send(HEARTBEAT, beat).status_code == 200
+
+
+def test_logins_go_on_uncounted_while_the_cache_is_unreachable(
+        settings: Any, django_user_model: Any, caplog: pytest.LogCaptureFixture) -> None:
+    mallory = django_user_model.objects.create_user(username="mallory-offline",
+                                                    password="mallory-password")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+
+    wrong = [_login("192.0.2.77", mallory.username, "guess").status_code for _ in range(4)]
+    right = _login("192.0.2.77", mallory.username, "mallory-password")
+
+    assert (wrong, right.status_code) == ([200, 200, 200, 200], 302)
+    assert "login limits not applied, the cache is unreachable" in caplog.text
+    assert AuditEvent.objects.filter(action="login-failed").count() == 4
