@@ -172,6 +172,7 @@ class Run:
             "seconds": round(wall, 1),
             "agents": len(agents),
             "rounds": self.sent.rounds - rounds_before,
+            "rounds_scheduled": len(agents) * (rounds or round(wall / args.interval)),
             "rule_changes": changed[0],
             "flow_records_sent": self.sent.flow_lines - flows_before,
             "flow_records_per_second": round((self.sent.flow_lines - flows_before) / wall),
@@ -271,6 +272,8 @@ def summary(results: dict[str, Any]) -> list[str]:
     for name, figures in results["phases"].items():
         if "latency_seconds" in figures:
             lines.append(summary_line(name, figures))
+            lines.append(f"  {name}: {figures['rounds']} of {figures['rounds_scheduled']} "
+                         f"scheduled agent rounds done")
             lines.append(f"  {name}: CPU cores {figures['cpu_cores']}; queue depth max "
                          f"{figures['queue_depth']['max']}; flow records/s "
                          f"{figures['flow_records_per_second']}; round start lateness p95 "

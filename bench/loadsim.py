@@ -207,7 +207,7 @@ class SimulatedAgent:
 @dataclass
 class Schedule:
     """Rounds every `interval` seconds per agent, agents spread evenly over the interval;
-    how late rounds started (the load generator falling behind shows here, not as latency)."""
+    how late rounds started against that schedule (rounds that cannot keep up show here)."""
 
     interval: float
     lateness: list[float] = field(default_factory=list)
@@ -226,17 +226,17 @@ async def drive(agents: list[SimulatedAgent], pool: ThreadPoolExecutor, schedule
     async def one(index: int, agent: SimulatedAgent) -> None:
         due = start + index * step
         done = 0
-        while (rounds is None or done < rounds) and (until is None or due < until):
+        while (rounds is None or done < rounds) and (
+                until is None or (due < until and loop.time() < until)):
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # the agent's own interval, not a synchronisation
+            # Behind schedule: rounds then run back to back, and the lateness grows.
             schedule.lateness.append(max(0.0, -delay))
             before_round(index)
             await loop.run_in_executor(pool, agent.round, flow_lines(), sent)
             done += 1
             due += schedule.interval
-            if loop.time() > due:  # the round overran the interval: start again now
-                due = loop.time()
 
     await asyncio.gather(*(one(i, a) for i, a in enumerate(agents)))
 
