@@ -166,7 +166,7 @@ def test_every_csv_export_quotes_formula_starters(client_logged_in: Client,
                 assert extracted is not None
                 exports[member.name] = extracted.read()
 
-    assert {"drift", "host", "segment", "workload", "cost", "audit"} <= {
+    assert {"drift", "flows", "host", "segment", "workload", "cost", "audit"} <= {
         k.split(" ")[0] for k in exports}
     assert {"edges.csv", "findings.csv", "convergence.csv"} <= {
         k.rsplit("/", 1)[-1] for k in exports}
