@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
-from bench import explain_bench, graph_bench, ingest_bench, nft_bench, parse_bench
+from bench import (
+    dashboard_bench,
+    explain_bench,
+    graph_bench,
+    ingest_bench,
+    nft_bench,
+    parse_bench,
+)
 
 
 def main() -> int:
@@ -18,7 +25,8 @@ def main() -> int:
                "explain": explain_bench.run(quick=args.quick),
                "nft": nft_bench.run(quick=args.quick),
                "ingest": ingest_bench.run(quick=args.quick),
-               "graph": graph_bench.run(quick=args.quick)}
+               "graph": graph_bench.run(quick=args.quick),
+               "dashboard": dashboard_bench.run(quick=args.quick)}
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -111,6 +111,10 @@ def store(seed: SeedFleet, use_sets: bool = True, computed_at: datetime | None =
 
     now = computed_at or datetime.now(UTC)
     with transaction.atomic():
+        # The intent first: publishing it flags every host for analysis, and there are none
+        # yet. The rows written here are that analysis.
+        store_intent(seed.intent.version or "seed", intent_text(seed.intent),
+                     intent=seed.intent, now=now)
         Host.objects.bulk_create([Host(name=h, addresses=[seed.host_addresses[h]])
                                   for h in seed.hosts], batch_size=2000)
         ids = dict(Host.objects.filter(name__in=seed.hosts).values_list("name", "id"))
@@ -119,8 +123,6 @@ def store(seed: SeedFleet, use_sets: bool = True, computed_at: datetime | None =
                      attachment=w.attachment, interface=w.interface or "",
                      labels=dict(w.labels), started_at=COLLECTED_AT)
             for w in seed.workloads], batch_size=5000)
-        store_intent(seed.intent.version or "seed", intent_text(seed.intent),
-                     intent=seed.intent, now=now)
         AnalysisState.objects.bulk_create([
             AnalysisState(host_id=ids[h], inputs_hash=f"seed-{seed.scale.segments}-{h}",
                           updated_at=now) for h in seed.hosts])

@@ -10,34 +10,13 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench.database import fresh_database
 from bench.fleet import host_table, workload_address
 from bench.timing import best_of
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/segscope_bench"
-
 
 def _setup() -> bool:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    try:
-        import psycopg
-
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-            # A new database each run: rows and dead tuples of earlier runs would slow this one.
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - any reason PostgreSQL is not there
-        print(f"ingest (skipped: PostgreSQL not reachable at {url}: {exc})")
-        return False
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    return True
+    return fresh_database("ingest")
 
 
 def aws_flow_text(lines: int, seed: int = 3, pairs: int = 5_000) -> str:

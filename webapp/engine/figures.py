@@ -16,6 +16,8 @@ EDGE_CLASSES: dict[str, dict[str, str]] = {
     "excess": {"label": "allowed but not intended", "color": "#c4660a", "dash": "solid"},
 }
 NODE_COLOR = "#1f6feb"
+# Decimals of the positions sent (the layout spans -1..1; a ten-thousandth is below a pixel).
+PLACES = 4
 
 
 def plotly_text(text: str) -> str:
@@ -93,14 +95,14 @@ def segment_graph_figure(nodes: Mapping[str, Mapping[str, Any]],
             if edge["src"] == edge["dst"]:
                 mx, my, angle = x0, y0 + 0.06, 90.0
             else:
-                xs += [x0, x1, None]
-                ys += [y0, y1, None]
+                xs += [round(x0, PLACES), round(x1, PLACES), None]
+                ys += [round(y0, PLACES), round(y1, PLACES), None]
                 mx, my = x0 + (x1 - x0) * 0.55, y0 + (y1 - y0) * 0.55
                 # Marker angles are clockwise from up; the axes keep a 1:1 aspect.
                 angle = math.degrees(math.atan2(x1 - x0, y1 - y0))
-            mid_x.append(mx)
-            mid_y.append(my)
-            angles.append(round(angle, 2))
+            mid_x.append(round(mx, PLACES))
+            mid_y.append(round(my, PLACES))
+            angles.append(round(angle, 1))
             texts.append(plotly_text(edge_summary(edge)))
             keys.append(f"{edge['src']}|{edge['dst']}")
         if not keys:
@@ -118,7 +120,8 @@ def segment_graph_figure(nodes: Mapping[str, Mapping[str, Any]],
     traces.append({
         "type": "scatter", "mode": "markers+text", "name": "segments", "showlegend": False,
         "meta": "node",
-        "x": [positions[n][0] for n in names], "y": [positions[n][1] for n in names],
+        "x": [round(positions[n][0], PLACES) for n in names],
+        "y": [round(positions[n][1], PLACES) for n in names],
         "text": [plotly_text(n) for n in names], "textposition": "top center",
         "customdata": names,
         "hovertext": [plotly_text(_node_summary(n, nodes[n])) for n in names],

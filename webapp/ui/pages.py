@@ -11,7 +11,9 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.gzip import gzip_page
 from django.views.generic import TemplateView
 
 from webapp.analysis.models import DriftFinding
@@ -42,7 +44,8 @@ class JsonDataView(LoginRequiredMixin, View):
         raise NotImplementedError
 
     def get(self, request: HttpRequest, **kwargs: Any) -> JsonResponse:
-        response = JsonResponse(self.data(request, **kwargs))
+        response = JsonResponse(self.data(request, **kwargs),
+                                json_dumps_params={"separators": (",", ":")})
         response["Cache-Control"] = "no-store"
         return response
 
@@ -74,6 +77,9 @@ class SegmentGraphView(LoginRequiredMixin, TemplateView):
             group=self.request.GET.get("group", ""), **kwargs)
 
 
+# The graph of a large fleet is megabytes of JSON that compresses ten to one; it holds no
+# secret for a compression oracle to find.
+@method_decorator(gzip_page, name="dispatch")
 class SegmentGraphDataView(JsonDataView):
     def data(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
         return segment_graph.segment_graph(request.GET.get("focus") or None, _port(request),

@@ -63,9 +63,12 @@ class Membership:
 
 _LOCK = threading.Lock()
 _INTENTS: OrderedDict[tuple[int, str], Any] = OrderedDict()
+_MEMBERSHIPS: dict[str, Membership] = {}
 # Per partition (host, its analysis inputs, the membership): segment pair -> allowed -> pairs.
 _PARTITIONS: dict[tuple[int, str, str], PairCounts] = {}
 _GRAPHS: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = OrderedDict()
+# Page data already built, by what it was built from and asked for.
+_PAGES: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
 
 def _intent(row: IntentVersion | None) -> Any:
@@ -84,21 +87,35 @@ def _intent(row: IntentVersion | None) -> Any:
 
 
 def membership() -> Membership:
-    """Who is in which segment now, for the newest intent."""
-    rows = (WorkloadRow.objects.filter(stopped_at__isnull=True).order_by("name")
-            .values_list("name", "host__name", "addresses", "attachment", "interface", "labels",
-                         "started_at"))
-    workloads = tuple(Workload(name, host, tuple(addresses), attachment, interface or "",
-                               dict(labels), started)
-                      for name, host, addresses, attachment, interface, labels, started in rows)
+    """Who is in which segment now, for the newest intent; worked out again only when the
+    running workloads or the intent differ from the last call's."""
+    rows = list(WorkloadRow.objects.filter(stopped_at__isnull=True).order_by("name")
+                .annotate(labels_text=Cast("labels", TextField()),
+                          addresses_text=Cast("addresses", TextField()))
+                .values_list("name", "host__name", "addresses_text", "attachment", "interface",
+                             "labels_text", "started_at"))
     newest = IntentVersion.objects.order_by("-published_at", "-version").first()
+    fingerprint = hashlib.sha256(repr(
+        (newest.pk, newest.sha256) if newest is not None else None).encode()
+        + repr(rows).encode()).hexdigest()
+    with _LOCK:
+        found = _MEMBERSHIPS.get(fingerprint)
+    if found is not None:
+        return found
+    workloads = tuple(Workload(name, host, tuple(json.loads(addresses)), attachment,
+                               interface or "", json.loads(labels), started)
+                      for name, host, addresses, attachment, interface, labels, started in rows)
     intent = _intent(newest)
     selectors = segment_selectors(intent, workloads)
     members = memberships(selectors, workloads)
     digest = hashlib.sha256(json.dumps(
         [newest.sha256 if newest is not None else "", sorted(selectors.items()),
          sorted(members.items())], sort_keys=True).encode()).hexdigest()
-    return Membership(workloads, intent, selectors, members, digest)
+    found = Membership(workloads, intent, selectors, members, digest)
+    with _LOCK:
+        _MEMBERSHIPS.clear()
+        _MEMBERSHIPS[fingerprint] = found
+    return found
 
 
 def _count(counts: PairCounts, of: Mapping[str, list[str]], src: str, dst: str,
@@ -206,13 +223,14 @@ def intended_segment_ports(intent: Any, selectors: Mapping[str, Mapping[str, str
     return out
 
 
-def _classed(member: Membership) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every segment edge classed against the intent, and the same with its pair counts."""
+def _classed(member: Membership) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A hash of the graph, its segment edges with their pair counts, and the same classed
+    against the intent."""
     counts, digest = pair_counts(member)
     with _LOCK:
         found = _GRAPHS.get(digest)
     if found is not None:
-        return found
+        return (digest, *found)
     effective = segment_edges_counted(counts, member.members)
     intended = intended_segment_ports(member.intent, member.selectors, list(member.workloads))
     result = (effective, classify_segment_edges(effective, intended))
@@ -220,7 +238,7 @@ def _classed(member: Membership) -> tuple[list[dict[str, Any]], list[dict[str, A
         _GRAPHS[digest] = result
         while len(_GRAPHS) > 4:
             _GRAPHS.popitem(last=False)
-    return result
+    return (digest, *result)
 
 
 def _positions(member: Membership, edges: list[dict[str, Any]],
@@ -243,9 +261,25 @@ def segment_graph(focus: str | None = None, port: tuple[str, int | None] | None 
     `key` (a label or `prefix`); a focused group is drawn open. Positions come from the whole
     graph, so filtering moves no node."""
     member = membership()
-    effective, all_edges = _classed(member)
+    digest, effective, all_edges = _classed(member)
     keys = grouping_keys(member.selectors)
     key = key if key in keys else default_key(member.selectors)
+    asked = (digest, focus, port, key, limit)
+    with _LOCK:
+        page = _PAGES.get(asked)
+    if page is None:
+        page = _page(member, effective, all_edges, focus, port, key, keys, limit)
+        with _LOCK:
+            _PAGES[asked] = page
+            while len(_PAGES) > 16:
+                _PAGES.popitem(last=False)
+    return page
+
+
+def _page(member: Membership, effective: list[dict[str, Any]],
+          all_edges: list[dict[str, Any]], focus: str | None,
+          port: tuple[str, int | None] | None, key: str, keys: list[str],
+          limit: int) -> dict[str, Any]:
     big = len(member.members) > limit
     groups = group_names(member.selectors, key, limit) if big else None
     positions = _positions(member, all_edges, groups)

@@ -116,14 +116,21 @@ def segment_edges_counted(counts: Mapping[tuple[str, str], Mapping[tuple[str, ..
     for (src_segment, dst_segment), by_allowed in sorted(counts.items()):
         sources, destinations = members[src_segment], members[dst_segment]
         total = len(sources) * len(destinations) - len(set(sources) & set(destinations))
-        pieces = weighted_port_counts((PortSet.parse(allowed), n)
-                                      for allowed, n in by_allowed.items())
-        allowed_set = PortSet()
-        for ports, _ in pieces:
-            allowed_set = allowed_set | ports
-        per_port = {ports.texts()[0]: count for ports, count in pieces}
+        if len(by_allowed) == 1:
+            # Every pair allowed the same: its texts are the pieces (texts as PortSet.texts
+            # writes them are disjoint and merged).
+            [(allowed, n)] = by_allowed.items()
+            texts, per_port = list(allowed), dict.fromkeys(allowed, n)
+        else:
+            pieces = weighted_port_counts((PortSet.parse(allowed), n)
+                                          for allowed, n in by_allowed.items())
+            allowed_set = PortSet()
+            for ports, _ in pieces:
+                allowed_set = allowed_set | ports
+            texts, per_port = allowed_set.texts(), {ports.texts()[0]: count
+                                                    for ports, count in pieces}
         out.append({
-            "src": src_segment, "dst": dst_segment, "allowed": allowed_set.texts(),
+            "src": src_segment, "dst": dst_segment, "allowed": texts,
             "pairs": total, "pairs_allowed": per_port,
             "status": "full" if all(n == total for n in per_port.values()) else "partial",
         })

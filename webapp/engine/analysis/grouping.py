@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from webapp.engine.analysis.edges import weighted_port_counts
@@ -101,23 +101,34 @@ def group_graph(nodes: Mapping[str, int], edges: Sequence[Mapping[str, Any]],
 
 def _group_edge(src: str, dst: str, parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     classes = {kind: sum(1 for e in parts if e["class"] == kind) for kind in CLASS_ORDER}
-    texts: dict[str, PortSet] = {}
-    for field in ("allowed", "intended", "missing_ports", "excess_ports"):
-        texts[field] = PortSet()
-        for edge in parts:
-            texts[field] = texts[field] | PortSet.parse(edge[field])
-    counts = weighted_port_counts((PortSet.parse([port]), n) for e in parts
-                                  for port, n in e["pairs_allowed"].items())
+    texts = {field: _union(tuple(e[field]) for e in parts)
+             for field in ("allowed", "intended", "missing_ports", "excess_ports")}
+    per_port: dict[str, int] = {}
+    for part in parts:
+        for port, n in part["pairs_allowed"].items():
+            per_port[port] = per_port.get(port, 0) + n
+    if len(per_port) > 1:
+        # Ranges of different segment edges may overlap: split them where they do.
+        per_port = {ports.texts()[0]: n for ports, n in weighted_port_counts(
+            (PortSet.parse([port]), n) for port, n in per_port.items())}
     statuses = {e["status"] for e in parts}
     return {
         "src": src, "dst": dst, "group": True,
         "class": next(kind for kind in CLASS_ORDER if classes[kind]),
         "classes": {kind: n for kind, n in classes.items() if n}, "edges": len(parts),
-        **{field: ports.texts() for field, ports in texts.items()},
-        "status": statuses.pop() if len(statuses) == 1 else "partial",
-        "pairs": sum(e["pairs"] or 0 for e in parts),
-        "pairs_allowed": {ports.texts()[0]: n for ports, n in counts},
+        **texts, "status": statuses.pop() if len(statuses) == 1 else "partial",
+        "pairs": sum(e["pairs"] or 0 for e in parts), "pairs_allowed": per_port,
     }
+
+
+def _union(lists: Iterable[tuple[str, ...]]) -> list[str]:
+    distinct = set(lists)
+    if len(distinct) == 1:
+        return list(distinct.pop())
+    ports = PortSet()
+    for texts in distinct:
+        ports = ports | PortSet.parse(texts)
+    return ports.texts()
 
 
 def member_positions(group_positions: Mapping[str, tuple[float, float]],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 GRAPH_PROTOCOLS = ("tcp", "udp", "icmp")
 PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 FULL = ((0, 65535),)
+_TEXT_ORDER = {p: i for i, p in enumerate(("tcp", "udp", "sctp", "icmp"))}
 
 
 def _merge(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -105,8 +106,8 @@ class PortSet:
         return list(self._texts())
 
     def _texts(self) -> Iterator[str]:
-        order = {p: i for i, p in enumerate(("tcp", "udp", "sctp", "icmp"))}
-        for proto, spans in sorted(self.ranges, key=lambda item: (order.get(item[0], 9), item[0])):
+        for proto, spans in sorted(self.ranges,
+                                   key=lambda item: (_TEXT_ORDER.get(item[0], 9), item[0])):
             if proto == "icmp":
                 yield "icmp"
                 continue
