@@ -18,7 +18,7 @@ from webapp.engine.listing import ListedChain, list_ruleset
 from webapp.inventory.models import Host
 from webapp.rules.models import ParsedRule, ParsedSet, Snapshot
 from webapp.rules.services import RuleLine, diff_rules
-from webapp.ui.links import rule_anchor
+from webapp.ui.links import chain_anchor, nft_anchor, rule_anchor
 from webapp.ui.lists import Column, Section, moment_text
 
 _NFT_COUNTER = re.compile(r"counter packets \d+ bytes \d+")
@@ -59,7 +59,7 @@ def listing(pair: HostSnapshots) -> list[dict[str, Any]]:
 
 def _chain_entry(chain: ListedChain) -> dict[str, Any]:
     return {"family": chain.family, "table": chain.table, "name": chain.name,
-            "header": chain.header, "id": f"chain-{chain.family}-{chain.table}-{chain.name}",
+            "header": chain.header, "id": chain_anchor(chain.family, chain.table, chain.name),
             "rules": [{**rule.to_dict(),
                        "id": rule_anchor(chain.family, chain.table, chain.name, rule.number)}
                       for rule in chain.rules]}
@@ -77,7 +77,7 @@ def nft_chains(snapshot: Snapshot | None) -> list[dict[str, Any]]:
     for rule in ParsedRule.objects.filter(snapshot=snapshot, source="nft.json").order_by("id"):
         chains.setdefault((rule.family, rule.table, rule.chain), []).append(rule)
     return [{"family": family, "table": table, "chain": chain,
-             "iptables_nft": (family, table) in made,
+             "id": nft_anchor(family, table, chain), "iptables_nft": (family, table) in made,
              "rules": [{"position": r.position, "text": r.text, "packets": r.packets,
                         "bytes": r.bytes} for r in rules]}
             for (family, table, chain), rules in chains.items()]

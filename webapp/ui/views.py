@@ -21,7 +21,7 @@ from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host, Workload
 from webapp.ui.entities import flow_list, flow_row
 from webapp.ui.flow_links import with_explain_links
-from webapp.ui.links import host_url
+from webapp.ui.links import decision_url
 
 
 class StartView(LoginRequiredMixin, TemplateView):
@@ -144,8 +144,8 @@ class ExplainView(LoginRequiredMixin, FormView):
             return self.form_invalid(form)
         decision = result.explanation.decided_by
         rule_href = None
-        if decision is not None and not decision.policy and decision.family is None:
+        if decision is not None:
             family = "ipv6" if ":" in data["dst"] else "ipv4"
-            rule_href = host_url(data["host"].name, decision.to_dict(), family)
+            rule_href = decision_url(data["host"].name, decision.to_dict(), family)
         return self.render_to_response(self.get_context_data(form=form, result=result,
                                                              rule_href=rule_href))

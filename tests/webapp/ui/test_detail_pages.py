@@ -202,3 +202,13 @@ def test_the_flows_list_exports_what_its_filters_keep(client_logged_in: Client,
     assert any(f["dst"].startswith("cache-db77 (10.3.0.2:6379)") for f in drops)
     assert everything["count"] > len(drops)
     assert "?verdict=DROP&amp;host=node-03&amp;format=csv" in html
+
+
+def test_a_chain_policy_decision_links_its_chain(client_logged_in: Client,
+                                                 demo: None) -> None:  # noqa: F811
+    # Nothing jumps to a workload's chain for an address no workload owns: FORWARD's policy.
+    html = page(client_logged_in, "/explain/?host=node-03&hook=FORWARD&src=10.1.0.3"
+                "&dst=10.3.0.99&proto=tcp&sport=40000&dport=6379&ct_state=NEW")
+
+    assert 'id="deciding-rule" href="/hosts/node-03/#chain-ipv4-filter-FORWARD"' in html
+    assert 'id="chain-ipv4-filter-FORWARD"' in page(client_logged_in, "/hosts/node-03/")
