@@ -5,7 +5,7 @@ flows."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -18,11 +18,12 @@ from webapp.analysis.models import DriftFinding, GraphEdge
 from webapp.analysis.results import _segment_q, drift_findings
 from webapp.engine.analysis.fleet import Workload
 from webapp.engine.analysis.intended import segments_of
+from webapp.engine.analysis.ports import PortSet
 from webapp.flows.models import FlowRecord
 from webapp.ui.flow_links import with_explain_links
 from webapp.ui.links import host_url, workload_url
 from webapp.ui.lists import Column, Section, moment_text
-from webapp.ui.segment_graph import membership
+from webapp.ui.segment_graph import Membership, intended_segment_ports, membership
 
 FLOW_WINDOW = timedelta(hours=24)
 FLOW_LIMIT = 1000
@@ -35,10 +36,19 @@ class Members:
     names: frozenset[str]
     workloads: Mapping[str, Workload]  # every running workload, by name
     selectors: Mapping[str, Mapping[str, str]]
+    intended: Mapping[tuple[str, str], PortSet] = field(default_factory=dict)  # segment pairs
 
     def segments(self, name: str) -> list[str]:
         workload = self.workloads.get(name)
         return segments_of(self.selectors, workload) if workload is not None else []
+
+    def not_intended(self, src: str, dst: str, allowed: PortSet) -> PortSet:
+        """What a pair is allowed that no intended segment pair of theirs asks for."""
+        wanted = PortSet()
+        for a in self.segments(src):
+            for b in self.segments(dst):
+                wanted = wanted | self.intended.get((a, b), PortSet())
+        return allowed - wanted
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -50,14 +60,18 @@ def segment_members(segment: str) -> Members:
     """The running workloads of a segment of the newest intent."""
     now = membership()
     return Members(frozenset(now.members.get(segment, [])),
-                   {w.name: w for w in now.workloads}, now.selectors)
+                   {w.name: w for w in now.workloads}, now.selectors, _intended(now))
 
 
 def workload_members(name: str) -> Members:
     """One running workload (none when it has stopped)."""
     now = membership()
     by_name = {w.name: w for w in now.workloads}
-    return Members(frozenset([name]) & by_name.keys(), by_name, now.selectors)
+    return Members(frozenset([name]) & by_name.keys(), by_name, now.selectors, _intended(now))
+
+
+def _intended(now: Membership) -> dict[tuple[str, str], PortSet]:
+    return intended_segment_ports(now.intent, now.selectors, list(now.workloads))
 
 
 def member_section(members: Members) -> Section:
@@ -115,6 +129,8 @@ def edge_sections(members: Members) -> list[Section]:
                 "src_host": src_host, "dst": edge.dst, "dst_href": workload_url(edge.dst),
                 "dst_segments": ", ".join(members.segments(edge.dst)),
                 "dst_host": dst_host, "allowed": " ".join(edge.allowed),
+                "not_intended": " ".join(members.not_intended(
+                    edge.src, edge.dst, PortSet.parse(edge.allowed)).texts()),
                 "rules": "; ".join(_evidence_text(e) for e in edge.evidence),
                 "rule_href": host_url(first["host"], first) if first else None})
         return out
@@ -122,6 +138,7 @@ def edge_sections(members: Members) -> list[Section]:
                Column("src_host", "source host"), Column("dst", "destination", "dst_href"),
                Column("dst_segments", "destination segments"),
                Column("dst_host", "destination host"), Column("allowed", "allowed"),
+               Column("not_intended", "not intended"),
                Column("rules", "deciding rules", "rule_href")]
     return [Section("inbound", "Inbound edges", columns, lambda: rows(True),
                     empty="No workload is allowed to reach these."),

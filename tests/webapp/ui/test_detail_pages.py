@@ -54,9 +54,12 @@ def test_a_segment_lists_its_edges_in_and_out_with_the_deciding_rules(
     assert pairs[("web-889a", "cache-6467")]["allowed"] == "tcp/6379"
     assert "node-01 FORWARD filter seg-in-cali0fa8a58a #1 ACCEPT" in pairs[
         ("web-889a", "cache-6467")]["rules"]
+    assert pairs[("web-889a", "cache-6467")]["not_intended"] == ""
     # node-02's planted excess: payments reach its cache.
     assert pairs[("payments-549f", "cache-92cc")]["src_segments"] == "payments"
-    assert {(e["src"], e["dst"]) for e in outbound} == {("ledger-b0a2", "web-dd88")}
+    assert pairs[("payments-549f", "cache-92cc")]["not_intended"] == "tcp/6379"
+    assert {(e["src"], e["dst"], e["not_intended"]) for e in outbound} == {
+        ("ledger-b0a2", "web-dd88", "tcp/9100")}
 
 
 def test_the_filter_and_page_of_a_list_are_in_the_url(client_logged_in: Client,
