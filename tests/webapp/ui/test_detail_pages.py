@@ -215,3 +215,13 @@ def test_a_chain_policy_decision_links_its_chain(client_logged_in: Client,
 
     assert 'id="deciding-rule" href="/hosts/node-03/#chain-ipv4-filter-FORWARD"' in html
     assert 'id="chain-ipv4-filter-FORWARD"' in page(client_logged_in, "/hosts/node-03/")
+
+
+def test_the_demo_shows_drift_of_every_kind_on_the_overview(client_logged_in: Client,
+                                                              demo: None) -> None:  # noqa: F811
+    overview = exported_json(client_logged_in, "/data/overview/")
+
+    assert overview["drift"] == {"missing": 3, "excess": 5, "stale": 2, "shadowed": 1,
+                                 "unused": 2, "foreign": 1}
+    assert overview["generation"]["stragglers"] == ["node-03"]
+    assert overview["drops"]["records"] > 0
