@@ -81,9 +81,12 @@ class SegmentGraphView(LoginRequiredMixin, TemplateView):
 # secret for a compression oracle to find.
 @method_decorator(gzip_page, name="dispatch")
 class SegmentGraphDataView(JsonDataView):
-    def data(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
-        return segment_graph.segment_graph(request.GET.get("focus") or None, _port(request),
-                                           request.GET.get("group") or None)
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        response = HttpResponse(segment_graph.segment_graph_json(
+            request.GET.get("focus") or None, _port(request), request.GET.get("group") or None),
+            content_type="application/json")
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class SegmentEdgeDataView(JsonDataView):

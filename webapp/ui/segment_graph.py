@@ -9,17 +9,18 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from collectors.intent import Intent
-from webapp.analysis.models import GraphEdge
+from webapp.analysis.models import AnalysisState, GraphEdge
 from webapp.analysis.timeline import parsed_intent
 from webapp.engine.analysis.edges import segment_edges_counted
 from webapp.engine.analysis.fleet import Workload
@@ -45,6 +46,7 @@ from webapp.inventory.models import Workload as WorkloadRow
 from webapp.policy.models import IntentVersion
 
 LAYOUT_TIMEOUT = 7 * 24 * 3600
+LAYOUT_PREFIX = "segscope:layout:"
 
 PairCounts = dict[tuple[str, str], dict[tuple[str, ...], int]]
 
@@ -68,7 +70,7 @@ _MEMBERSHIPS: dict[str, Membership] = {}
 _PARTITIONS: dict[tuple[int, str, str], PairCounts] = {}
 _GRAPHS: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = OrderedDict()
 # Page data already built, by what it was built from and asked for.
-_PAGES: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_PAGES: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = OrderedDict()
 
 
 def _intent(row: IntentVersion | None) -> Any:
@@ -118,12 +120,42 @@ def membership() -> Membership:
     return found
 
 
-def _count(counts: PairCounts, of: Mapping[str, list[str]], src: str, dst: str,
-           allowed: tuple[str, ...]) -> None:
-    for a in of.get(src, ()):
-        for b in of.get(dst, ()):
-            by_allowed = counts.setdefault((a, b), {})
-            by_allowed[allowed] = by_allowed.get(allowed, 0) + 1
+# Workload pairs per partition, segment pair and allowed ports, counted by PostgreSQL with
+# the memberships passed in as two arrays (workload, segment).
+_COUNT_SQL = """
+WITH member(workload, segment) AS (SELECT * FROM unnest(%s::text[], %s::text[]))
+SELECT e.host_id, a.inputs_hash, s.segment, d.segment, e.allowed::text, count(*)
+FROM {edges} e
+LEFT JOIN {states} a ON a.host_id = e.host_id
+JOIN member s ON s.workload = e.src
+JOIN member d ON d.workload = e.dst
+WHERE e.host_id = ANY(%s)
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def _partition_counts(hosts: list[int], of: Mapping[str, list[str]]
+                      ) -> Iterator[tuple[int, str | None, str, str, str, int]]:
+    """(partition, its inputs hash, source segment, destination segment, allowed as JSON
+    text, pairs) for the partitions of `hosts`. The inputs hash comes in the same statement
+    as the pairs, so that a partition stored meanwhile is never remembered under the hash of
+    the one before."""
+    if connection.vendor == "postgresql":
+        members = [(w, s) for w, segments in of.items() for s in segments]
+        with connection.cursor() as cursor:
+            cursor.execute(_COUNT_SQL.format(edges=GraphEdge._meta.db_table,
+                                             states=AnalysisState._meta.db_table),
+                           [[w for w, _ in members], [s for _, s in members], hosts])
+            yield from cursor.fetchall()
+        return
+    rows = (GraphEdge.objects.filter(host_id__in=hosts)
+            .annotate(allowed_text=Cast("allowed", TextField()))
+            .values_list("host_id", "host__analysis_state__inputs_hash", "src", "dst",
+                         "allowed_text"))
+    for host_id, inputs, src, dst, text in rows.iterator(chunk_size=20000):
+        for a in of.get(src, ()):
+            for b in of.get(dst, ()):
+                yield host_id, inputs, a, b, text, 1
 
 
 def pair_counts(member: Membership) -> tuple[PairCounts, str]:
@@ -143,20 +175,15 @@ def pair_counts(member: Membership) -> tuple[PairCounts, str]:
     if missing:
         fresh: dict[int, tuple[str, PairCounts]] = {h: (states[h] or "", {}) for h in missing}
         texts: dict[str, tuple[str, ...]] = {}
-        # The inputs hash comes in the same statement as the pairs, so that a partition stored
-        # meanwhile is never remembered under the hash of the one before.
-        rows = (GraphEdge.objects.filter(host_id__in=missing)
-                .annotate(allowed_text=Cast("allowed", TextField()))
-                .values_list("host_id", "host__analysis_state__inputs_hash", "src", "dst",
-                             "allowed_text"))
-        for host_id, inputs, src, dst, text in rows.iterator(chunk_size=20000):
+        for host_id, inputs, src, dst, text, n in _partition_counts(missing, of):
             allowed = texts.get(text)
             if allowed is None:
                 allowed = texts[text] = tuple(json.loads(text))
             entry = fresh[host_id]
             if entry[0] != (inputs or ""):
                 fresh[host_id] = entry = (inputs or "", {})
-            _count(entry[1], of, src, dst, allowed)
+            by_allowed = entry[1].setdefault((src, dst), {})
+            by_allowed[allowed] = by_allowed.get(allowed, 0) + n
         for host_id, (inputs, counts) in fresh.items():
             known[host_id] = counts
             states[host_id] = inputs
@@ -186,7 +213,7 @@ def cached_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, t
     """Positions of a graph, computed once per content (sorted nodes and edges) and kept in
     the cache under its hash: the same on every reload and in every web process."""
     nodes, edges = sorted(nodes), sorted(set(edges))
-    key = "segscope:layout:" + hashlib.sha256(
+    key = LAYOUT_PREFIX + hashlib.sha256(
         json.dumps([nodes, edges]).encode()).hexdigest()
     found = cache.get(key)
     if found is None:
@@ -253,6 +280,25 @@ def _positions(member: Membership, edges: list[dict[str, Any]],
     return {**places, **member_positions(places, groups)}
 
 
+def _built(focus: str | None, port: tuple[str, int | None] | None, key: str | None,
+           limit: int) -> tuple[dict[str, Any], bytes]:
+    member = membership()
+    digest, effective, all_edges = _classed(member)
+    keys = grouping_keys(member.selectors)
+    key = key if key in keys else default_key(member.selectors)
+    asked = (digest, focus, port, key, limit)
+    with _LOCK:
+        found = _PAGES.get(asked)
+    if found is None:
+        page = _page(member, effective, all_edges, focus, port, key, keys, limit)
+        found = (page, json.dumps(page, separators=(",", ":")).encode())
+        with _LOCK:
+            _PAGES[asked] = found
+            while len(_PAGES) > 16:
+                _PAGES.popitem(last=False)
+    return found
+
+
 def segment_graph(focus: str | None = None, port: tuple[str, int | None] | None = None,
                   key: str | None = None, limit: int = LIMIT) -> dict[str, Any]:
     """Segments and their edges classed against the newest intent, with the plotly figure.
@@ -260,20 +306,13 @@ def segment_graph(focus: str | None = None, port: tuple[str, int | None] | None 
     allowing or intending it. Past `limit` segments to draw, segments are drawn as groups by
     `key` (a label or `prefix`); a focused group is drawn open. Positions come from the whole
     graph, so filtering moves no node."""
-    member = membership()
-    digest, effective, all_edges = _classed(member)
-    keys = grouping_keys(member.selectors)
-    key = key if key in keys else default_key(member.selectors)
-    asked = (digest, focus, port, key, limit)
-    with _LOCK:
-        page = _PAGES.get(asked)
-    if page is None:
-        page = _page(member, effective, all_edges, focus, port, key, keys, limit)
-        with _LOCK:
-            _PAGES[asked] = page
-            while len(_PAGES) > 16:
-                _PAGES.popitem(last=False)
-    return page
+    return _built(focus, port, key, limit)[0]
+
+
+def segment_graph_json(focus: str | None = None, port: tuple[str, int | None] | None = None,
+                       key: str | None = None, limit: int = LIMIT) -> bytes:
+    """`segment_graph` as compact JSON, encoded once per graph and question."""
+    return _built(focus, port, key, limit)[1]
 
 
 def _page(member: Membership, effective: list[dict[str, Any]],
