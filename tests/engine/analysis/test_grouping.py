@@ -127,3 +127,25 @@ def test_weighted_port_counts_split_overlapping_ranges() -> None:
 
     assert [(p.texts()[0], n) for p, n in counts] == [
         ("tcp/8000-8049", 3), ("tcp/8050", 5), ("tcp/8051-8100", 3)]
+
+
+def test_counted_pairs_give_the_segment_edges_the_stored_pairs_give() -> None:
+    from webapp.engine.analysis.edges import segment_edges_counted, segment_edges_of
+    from webapp.engine.analysis.fleet import Workload
+
+    workloads = [Workload(f"{app}-{i}", "node-01", (f"10.0.{n}.{i}",), "bridged", "",
+                          {"app": app}) for n, app in enumerate(("web", "db")) for i in range(3)]
+    stored = [{"src": "web-0", "dst": "db-0", "allowed": ["tcp/5432"], "evidence": []},
+              {"src": "web-1", "dst": "db-0", "allowed": ["tcp/5432", "tcp/8000-8100"],
+               "evidence": []},
+              {"src": "web-2", "dst": "db-1", "allowed": ["tcp/8050"], "evidence": []}]
+    members = {"web": ["web-0", "web-1", "web-2"], "db": ["db-0", "db-1", "db-2"]}
+
+    counted = segment_edges_counted({("web", "db"): {
+        ("tcp/5432",): 1, ("tcp/5432", "tcp/8000-8100"): 1, ("tcp/8050",): 1}}, members)
+
+    [edge] = segment_edges_of(stored, {"web": {"app": "web"}, "db": {"app": "db"}}, workloads)
+    assert counted == [{k: v for k, v in edge.items() if k != "evidence"}]
+    assert counted[0]["pairs_allowed"] == {"tcp/5432": 2, "tcp/8000-8049": 1, "tcp/8050": 2,
+                                           "tcp/8051-8100": 1}
+    assert counted[0]["status"] == "partial"
