@@ -17,7 +17,6 @@ from django.utils import timezone
 from webapp.analysis.models import DriftFinding, GraphEdge
 from webapp.analysis.results import _segment_q, drift_findings
 from webapp.engine.analysis.fleet import Workload
-from webapp.engine.analysis.intended import segments_of
 from webapp.engine.analysis.ports import PortSet
 from webapp.flows.models import FlowRecord
 from webapp.ui.flow_links import with_explain_links
@@ -37,10 +36,10 @@ class Members:
     workloads: Mapping[str, Workload]  # every running workload, by name
     selectors: Mapping[str, Mapping[str, str]]
     intended: Mapping[tuple[str, str], PortSet] = field(default_factory=dict)  # segment pairs
+    of: Mapping[str, list[str]] = field(default_factory=dict)  # workload -> its segments
 
     def segments(self, name: str) -> list[str]:
-        workload = self.workloads.get(name)
-        return segments_of(self.selectors, workload) if workload is not None else []
+        return list(self.of.get(name, ()))
 
     def not_intended(self, src: str, dst: str, allowed: PortSet) -> PortSet:
         """What a pair is allowed that no intended segment pair of theirs asks for."""
@@ -60,14 +59,26 @@ def segment_members(segment: str) -> Members:
     """The running workloads of a segment of the newest intent."""
     now = membership()
     return Members(frozenset(now.members.get(segment, [])),
-                   {w.name: w for w in now.workloads}, now.selectors, _intended(now))
+                   {w.name: w for w in now.workloads}, now.selectors, _intended(now),
+                   _segments_of(now))
 
 
 def workload_members(name: str) -> Members:
     """One running workload (none when it has stopped)."""
     now = membership()
     by_name = {w.name: w for w in now.workloads}
-    return Members(frozenset([name]) & by_name.keys(), by_name, now.selectors, _intended(now))
+    return Members(frozenset([name]) & by_name.keys(), by_name, now.selectors, _intended(now),
+                   _segments_of(now))
+
+
+def _segments_of(now: Membership) -> dict[str, list[str]]:
+    """Each running workload's segments, read off the membership once per page (asking every
+    selector for every row of a list would cost segments x rows)."""
+    out: dict[str, list[str]] = {}
+    for segment in sorted(now.members):
+        for name in now.members[segment]:
+            out.setdefault(name, []).append(segment)
+    return out
 
 
 def _intended(now: Membership) -> dict[tuple[str, str], PortSet]:
