@@ -3,8 +3,8 @@
 - `graph`: the segment graph page's data at seed scale. The seed fleet's stored analysis (2
   million workload pairs with their evidence, `bench/graph_rows.py`) is written into a
   database of its own; then `/data/segment-graph/` is asked through Django's test client,
-  cold (nothing counted or laid out yet), after a web process restart (layout cached,
-  partitions to count again), warm, and after one host's partition changed, and the page
+  cold (nothing counted or laid out yet), after a web process restart (layout and
+  partition counts in the cache), warm, and after one host's partition changed, and the page
   itself. Size of the JSON, as sent and gzipped, and nodes drawn.
 - `live`: a snapshot POST to the browser update, with the deployment's processes: uvicorn
   (ASGI, websockets), a Celery worker, Redis (broker and channel layer) and PostgreSQL, the
@@ -58,7 +58,7 @@ def _get(client: Any, url: str, **headers: str) -> tuple[float, bytes]:
 
 
 def _forget_counts() -> None:
-    """What a new web process knows: the layouts in the cache, no partition counted."""
+    """What a new web process knows: what the shared cache holds, nothing in its memory."""
     from webapp.ui import segment_graph
 
     segment_graph._PARTITIONS.clear()
@@ -90,8 +90,10 @@ def graph_page(scale: SeedScale, reuse: bool = False) -> dict[str, Any]:
         table_bytes = cursor.fetchone()[0]
     client = _client()
     url = "/data/segment-graph/"
-    # Layouts under a key of this run's own: a cold start, without clearing a shared cache.
-    segment_graph.LAYOUT_PREFIX = f"bench-{time.time_ns()}:"
+    # Cache keys of this run's own: a cold start, without clearing a shared cache.
+    run = time.time_ns()
+    segment_graph.LAYOUT_PREFIX = f"bench-{run}:layout:"
+    segment_graph.PAIRS_PREFIX = f"bench-{run}:segment-pairs:"
     _forget_counts()
     cold_s, body = _get(client, url)
     _forget_counts()

@@ -47,6 +47,7 @@ from webapp.policy.models import IntentVersion
 
 LAYOUT_TIMEOUT = 7 * 24 * 3600
 LAYOUT_PREFIX = "segscope:layout:"
+PAIRS_PREFIX = "segscope:segment-pairs:"
 
 PairCounts = dict[tuple[str, str], dict[tuple[str, ...], int]]
 
@@ -172,6 +173,16 @@ def pair_counts(member: Membership) -> tuple[PairCounts, str]:
                  for h, inputs in states.items()}
     # A partition without an analysis state (written by hand) is read on every call.
     missing = [h for h, counts in known.items() if counts is None or not states[h]]
+    # What another web process (or this one before a restart) counted is in the shared cache.
+    keys = {h: f"{PAIRS_PREFIX}{h}:{states[h]}:{member.digest}" for h in missing if states[h]}
+    if keys:
+        cached = cache.get_many(list(keys.values()))
+        for h, name in keys.items():
+            if name in cached:
+                known[h] = cached[name]
+                with _LOCK:
+                    _PARTITIONS[(h, states[h] or "", member.digest)] = cached[name]
+        missing = [h for h in missing if keys.get(h) not in cached]
     if missing:
         fresh: dict[int, tuple[str, PairCounts]] = {h: (states[h] or "", {}) for h in missing}
         texts: dict[str, tuple[str, ...]] = {}
@@ -193,6 +204,8 @@ def pair_counts(member: Membership) -> tuple[PairCounts, str]:
                 del _PARTITIONS[key]
             _PARTITIONS.update({(h, inputs, member.digest): counts
                                 for h, (inputs, counts) in fresh.items() if inputs})
+        cache.set_many({f"{PAIRS_PREFIX}{h}:{inputs}:{member.digest}": counts
+                        for h, (inputs, counts) in fresh.items() if inputs}, LAYOUT_TIMEOUT)
     total: PairCounts = {}
     for part in known.values():
         for pair, by_allowed in (part or {}).items():
