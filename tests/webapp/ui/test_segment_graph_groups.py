@@ -86,3 +86,13 @@ def test_a_segment_found_by_search_keeps_the_place_it_has_in_its_group(
 
     assert place(found, "seg0003") == place(opened, "seg0003")
     assert (found["x"], found["y"]) == (again["x"], again["y"])
+
+
+def test_the_port_filter_keeps_the_group_edges_of_that_port(
+        client_logged_in: Client, big_fleet: SeedFleet) -> None:
+    graph = data(client_logged_in, "/data/segment-graph/?port=tcp/443")
+
+    want = sum(1 for a in big_fleet.intent.allows if a.ports[0].low == 443)
+    assert graph["grouping"]["grouped"] and len(graph["segments"]) <= 1000
+    assert graph["edges"] and all(set(e["pairs_allowed"]) == {"tcp/443"} for e in graph["edges"])
+    assert sum(e["pairs_allowed"]["tcp/443"] for e in graph["edges"]) == want
