@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django_filters import rest_framework as filters
 
+from webapp.api.filters import UtcDateTimeFromToRangeFilter
 from webapp.flows.models import FlowRecord
 
 
@@ -20,7 +21,7 @@ class FlowRecordFilterSet(filters.FilterSet):
 
     host = filters.CharFilter(field_name="host__name", help_text="observing host's name")
     host_id = filters.NumberFilter(field_name="host_id")
-    bucket_start = filters.IsoDateTimeFromToRangeFilter()
+    bucket_start = UtcDateTimeFromToRangeFilter()
     src = AddressFilter(help_text="source address")
     dst = AddressFilter(help_text="destination address")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 
+from webapp.api.filters import UtcDateTimeFromToRangeFilter
 from webapp.rules.models import ParsedRule, ParsedSet, RejectedUpload, Snapshot
 
 
@@ -12,7 +13,7 @@ class SnapshotFilterSet(filters.FilterSet):
 
     host = filters.CharFilter(field_name="host__name", help_text="host name")
     host_id = filters.NumberFilter(field_name="host_id")
-    collected_at = filters.IsoDateTimeFromToRangeFilter()
+    collected_at = UtcDateTimeFromToRangeFilter()
 
     class Meta:
         model = Snapshot

@@ -49,6 +49,21 @@ def test_a_filter_by_something_that_is_no_address_is_refused(client_logged_in: C
     assert list(response.json()) == ["src"]
 
 
+def test_a_time_filter_is_read_as_utc_whatever_its_offset(
+        client_logged_in: Client, node_01: Host) -> None:
+    wanted = _flow(node_01, 5, "10.1.0.5", "10.1.0.9", 5432, "DROP")
+
+    # 10:46-16:18 is 03:04 UTC the next day: an offset Python accepts and PostgreSQL refuses.
+    response = client_logged_in.get("/api/flows/", {
+        "bucket_start_after": "2026-11-25T10:46:00-16:18",
+        "bucket_start_before": "2026-11-26T03:10:00Z"})
+    overflow = client_logged_in.get("/api/flows/", {
+        "bucket_start_after": "9999-12-31T23:00:00-16:18"})
+
+    assert [found["id"] for found in response.json()["results"]] == [wanted.pk]
+    assert overflow.status_code == 400
+
+
 def test_listing_flows_takes_a_fixed_number_of_queries(
         client_logged_in: Client, node_01: Host, node_02: Host,
         django_assert_max_num_queries: DjangoAssertNumQueries) -> None:

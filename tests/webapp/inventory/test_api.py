@@ -89,6 +89,16 @@ def test_a_segment_lists_its_members_at_a_time(client_logged_in: Client, node_01
     assert client_logged_in.get(f"/api/segments/{segment.pk}/").json()["members_count"] == 1
 
 
+@pytest.mark.parametrize("at", ["2026-11-26T03:00:00+24:00", "9999-12-31T23:00:00-16:18"])
+def test_a_members_time_that_is_no_time_is_refused(client_logged_in: Client, at: str) -> None:
+    segment = Segment.objects.create(name="payments", selector={"app": "payments"})
+
+    response = client_logged_in.get(f"/api/segments/{segment.pk}/members/", {"at": at})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["at"]
+
+
 def test_label_keys_with_dots_and_slashes_select_members(node_01: Host) -> None:
     _workload(node_01, "web", **{"app.kubernetes.io/name": "web", "a__b": "c"})
     segment = Segment.objects.create(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from django.utils.dateparse import parse_datetime
@@ -131,10 +131,17 @@ def _issued(token: AgentToken, plaintext: str) -> Response:
 def _moment(text: str | None) -> datetime | None:
     if not text:
         return None
-    moment = parse_datetime(text)
+    try:
+        moment = parse_datetime(text)
+    except ValueError:  # well formed but no time, like an offset of 24 hours or more
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise exceptions.ValidationError({"at": ["expected an ISO 8601 time with a zone"]})
-    return moment
+    try:
+        # As UTC: PostgreSQL refuses offsets past ±15:59 that Python accepts.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise exceptions.ValidationError({"at": ["a time within the years 1 to 9999"]}) from None
 
 
 class InventoryFileParser(BaseParser):
