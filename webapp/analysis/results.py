@@ -44,7 +44,7 @@ def parse_port(text: str) -> tuple[str, int | None]:
     proto, _, number = text.strip().lower().partition("/")
     if proto == "icmp" and not number:
         return proto, None
-    if proto not in ("tcp", "udp", "sctp") or not number.isdigit() or int(number) > 65535:
+    if proto not in ("tcp", "udp", "sctp") or not number.isdecimal() or int(number) > 65535:
         raise ValueError(f"expected PROTO/PORT (tcp, udp or sctp) or icmp, got {text!r}")
     return proto, int(number)
 

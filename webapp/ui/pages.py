@@ -104,14 +104,14 @@ class ConvergenceView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         number = self.request.GET.get("generation", "")
-        data = dashboard.convergence(int(number) if number.isdigit() else None)
+        data = dashboard.convergence(int(number) if number.isdecimal() else None)
         return super().get_context_data(data=data, **kwargs)
 
 
 class ConvergenceDataView(JsonDataView):
     def data(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
         number = request.GET.get("generation", "")
-        return dashboard.convergence(int(number) if number.isdigit() else None)
+        return dashboard.convergence(int(number) if number.isdecimal() else None)
 
 
 class HostStateDataView(JsonDataView):

@@ -106,7 +106,9 @@ def test_a_diff_across_two_hosts_is_a_400(client_logged_in: Client, node_01: Hos
     assert "host" in response.json()["against"][0]
 
 
-@pytest.mark.parametrize(("against", "status"), [("", 400), ("x", 400), ("999999", 404)])
+@pytest.mark.parametrize(("against", "status"), [
+    ("", 400), ("x", 400), ("999999", 404), ("\u00b2", 400),  # a digit int() does not read
+])
 def test_a_diff_needs_an_existing_snapshot_to_compare_with(
         client_logged_in: Client, node_01: Host, against: str, status: int) -> None:
     snapshot = _snapshot(node_01, "2026-11-26T03:00:00+00:00")

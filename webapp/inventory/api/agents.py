@@ -167,7 +167,7 @@ def read_bounded_body(stream: IO[Any] | None, parser_context: Mapping[str, Any] 
     maximum: int = settings.SEGSCOPE_MAX_UPLOAD_BYTES
     request = (parser_context or {}).get("request")
     declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-    size = int(declared) if declared and declared.isdigit() else 0
+    size = int(declared) if declared and declared.isdecimal() else 0
     body = b""
     if size <= maximum and stream is not None:
         body = stream.read(maximum + 1)

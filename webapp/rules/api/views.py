@@ -111,7 +111,7 @@ class SnapshotViewSet(viewsets.ReadOnlyModelViewSet[Snapshot]):
     def diff(self, request: Request, pk: str | None = None) -> Response:
         """Rules added and removed, per chain, from snapshot `against` to this one."""
         against_id = request.query_params.get("against", "")
-        if not against_id.isdigit():
+        if not against_id.isdecimal():
             raise exceptions.ValidationError({"against": ["give the id of another snapshot"]})
         snapshot = self.get_object()
         against = get_object_or_404(Snapshot.objects.only("id", "host_id"), pk=int(against_id))
