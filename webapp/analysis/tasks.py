@@ -32,11 +32,11 @@ def analyse_host_task(self: Any, host_id: int) -> str:
     # owns the claim its first run made (the flag it cleared is not set again).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     outcome = analyse_host(host_id, claimed=self.request.retries > 0 or redelivered)
-    logger.info("analysis of host %s: %s (%s edges, %s findings)", host_id, outcome.status,
-                outcome.edges, outcome.findings)
+    logger.info("analysis of host %s: %s (%s edges, %s findings; %s other hosts stored)",
+                host_id, outcome.status, outcome.edges, outcome.findings, len(outcome.batched))
     for other in outcome.marked:
         request_analysis(other)
-    if outcome.status == "stored":
+    if outcome.status == "stored" or outcome.batched:
         request_convergence()
     return outcome.status
 

@@ -14,6 +14,8 @@ from threading import Lock
 from types import MappingProxyType
 from typing import Any
 
+from django.db.models import OuterRef, Subquery
+
 from collectors.bundle import SnapshotFiles
 from collectors.flowlogs import FlowRecord
 from collectors.netpol.parse import parse_network_policies
@@ -174,11 +176,11 @@ class FleetInputs:
 
 def fleet_inputs() -> FleetInputs:
     """The inputs of an analysis of the newest state, read with a few small queries."""
-    names = dict(Host.objects.values_list("id", "name"))
-    latest: dict[str, str] = {}
-    for host_id, digest in Snapshot.objects.order_by("host_id", "-collected_at", "-id").values_list(
-            "host_id", "content_hash"):
-        latest.setdefault(names[host_id], digest)
+    # One row a host (its newest snapshot, through the host-and-time index), not the history.
+    newest = Snapshot.objects.filter(host_id=OuterRef("pk")).order_by(
+        "-collected_at", "-id").values("content_hash")[:1]
+    latest = {name: digest for name, digest in Host.objects.annotate(
+        newest=Subquery(newest)).values_list("name", "newest") if digest is not None}
     intent = IntentRow.objects.order_by("-published_at", "-version").only(
         "version", "sha256").first()
     workloads = WorkloadRow.objects.order_by("id").values_list(
