@@ -15,7 +15,7 @@ from collectors.errors import ParseError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # SEGSCOPE_FUZZ_EXAMPLES=20000 for a long campaign; the default keeps CI near a minute.
-EXAMPLES = int(os.environ.get("SEGSCOPE_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("SEGSCOPE_FUZZ_EXAMPLES", "100"))
 
 settings.register_profile(
     "segscope-fuzz", max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
