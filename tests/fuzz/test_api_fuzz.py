@@ -52,15 +52,19 @@ def operations() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def asgi_server(django_db_setup: None) -> Iterator[LiveServer]:
+def asgi_server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[LiveServer]:
     """uvicorn serving webapp.asgi on the test database, for the module."""
     if connection.vendor != "postgresql":
         pytest.skip("the server process shares the test database over PostgreSQL")
-    server = start_uvicorn()
-    try:
-        yield server
-    finally:
-        stop(server.process)
+    # A file, not a pipe: nobody reads a pipe once the server is up, and a full one (a warning
+    # per refused request) would block the server in the middle of a request.
+    with (tmp_path_factory.mktemp("uvicorn") / "server.log").open("wb") as log:
+        server = start_uvicorn(output=log)
+        try:
+            yield server
+        finally:
+            stop(server.process)
 
 
 @pytest.fixture
