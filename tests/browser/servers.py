@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -51,10 +52,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subprocess.PIPE,
+def start_uvicorn(log_level: str = "warning", output: IO[bytes] | None = None,
                   **env: str) -> LiveServer:
     """bin/web (uvicorn serving webapp.asgi), as docker-compose runs it, once it answers; its
-    log goes to `output`, with `env` added to the environment."""
+    log goes to `output` (a temporary file by default: a pipe nobody reads would block the
+    server once its buffer is full), with `env` added to the environment."""
+    if output is None:
+        output = tempfile.TemporaryFile()
     port = free_port()
     process = subprocess.Popen(
         command("web", "--host", "127.0.0.1", "--port", str(port), "--log-level", log_level),
@@ -63,8 +67,12 @@ def start_uvicorn(log_level: str = "warning", output: IO[bytes] | int = subproce
     deadline = time.monotonic() + STARTUP
     while True:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"uvicorn exited: {output}")
+            try:
+                output.seek(0)
+                text = output.read().decode(errors="replace")
+            except (OSError, ValueError):  # a log opened for writing only
+                text = "(see its log)"
+            raise RuntimeError(f"uvicorn exited: {text}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
                 if response.status == 200:

@@ -9,7 +9,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
 from typing import Any
@@ -39,7 +39,6 @@ _RESULTS: OrderedDict[str, FleetResult] = OrderedDict()
 _RESULTS_SIZE = 2
 _LOCK = Lock()
 STEPS = 4  # claimed, fleet computed, partition taken, stored
-BATCH = 100  # other due hosts one run stores from its fleet analysis, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,6 @@ class AnalysisOutcome:
     edges: int = 0
     findings: int = 0
     marked: tuple[int, ...] = ()  # other hosts whose partitions became due
-    batched: tuple[int, ...] = ()  # other due hosts stored from the same fleet analysis
 
 
 def mark_host_due(host_id: int) -> bool:
@@ -132,18 +130,8 @@ def analyse_host(host_id: int, *, claimed: bool = False) -> AnalysisOutcome:
 
 
 def _analyse(host_id: int, run: int) -> AnalysisOutcome:
-    inputs = fleet_inputs()
-    outcome = _store_partition(host_id, run, inputs)
-    if outcome.status in ("stored", "unchanged"):
-        batched, marked = _analyse_due_hosts(inputs)
-        outcome = replace(outcome, marked=tuple(sorted({*outcome.marked, *marked})),
-                          batched=batched)
-    return outcome
-
-
-def _store_partition(host_id: int, run: int, inputs: FleetInputs) -> AnalysisOutcome:
-    """Store the host's partition of the fleet analysis of `inputs`."""
     host = Host.objects.only("name").get(pk=host_id)
+    inputs = fleet_inputs()
     stored = AnalysisState.objects.only("inputs_hash").get(host_id=host_id)
     if stored.inputs_hash == inputs.digest:
         _finish(host_id, run)
@@ -174,41 +162,6 @@ def _store_partition(host_id: int, run: int, inputs: FleetInputs) -> AnalysisOut
             mark_hosts_due(marked)
         broadcast.host_analysed(host_id)
     return AnalysisOutcome("stored", len(edges), len(findings), marked)
-
-
-def _analyse_due_hosts(inputs: FleetInputs) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Store the partitions of the other due hosts from the same fleet analysis, while it is
-    theirs: a burst of snapshots costs one fleet computation, not one per host. Returns the
-    hosts stored and the hosts whose partitions became due (or stay due: a host claimed here
-    whose state moved on since `inputs` is flagged again for a run of its own)."""
-    stored: list[int] = []
-    marked: set[int] = set()
-    due = due_host_ids()[:BATCH]
-    claims = {host_id: run for host_id in due if (run := claim_host(host_id)) is not None}
-    if not claims:
-        return (), ()
-    # Read after claiming: a snapshot committed from here on flags its host again.
-    fresh = fleet_inputs()
-    same_fleet = (fresh.intent_version, fresh.intent_sha256, fresh.membership) == (
-        inputs.intent_version, inputs.intent_sha256, inputs.membership)
-    names = dict(Host.objects.filter(pk__in=claims).values_list("id", "name"))
-    for host_id, run in claims.items():
-        name = names.get(host_id)
-        if name is None or not same_fleet or fresh.snapshots.get(name) != inputs.snapshots.get(
-                name):
-            _finish(host_id, run)
-            mark_host_due(host_id)
-            marked.add(host_id)
-            continue
-        try:
-            outcome = _store_partition(host_id, run, inputs)
-        except Exception as exc:
-            _failed(host_id, run, exc)
-            raise
-        if outcome.status == "stored":
-            stored.append(host_id)
-        marked.update(outcome.marked)
-    return tuple(stored), tuple(sorted(marked))
 
 
 def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -32,11 +33,11 @@ def analyse_host_task(self: Any, host_id: int) -> str:
     # owns the claim its first run made (the flag it cleared is not set again).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     outcome = analyse_host(host_id, claimed=self.request.retries > 0 or redelivered)
-    logger.info("analysis of host %s: %s (%s edges, %s findings; %s other hosts stored)",
-                host_id, outcome.status, outcome.edges, outcome.findings, len(outcome.batched))
+    logger.info("analysis of host %s: %s (%s edges, %s findings)", host_id, outcome.status,
+                outcome.edges, outcome.findings)
     for other in outcome.marked:
         request_analysis(other)
-    if outcome.status == "stored" or outcome.batched:
+    if outcome.status == "stored":
         request_convergence()
     return outcome.status
 
@@ -56,6 +57,7 @@ def sweep_due_analyses_task() -> int:
 @shared_task(ignore_result=True, **RETRY)
 def compute_convergence_task() -> bool:
     """Recompute every generation's convergence when the stored history changed."""
+    _forget_queued_convergence()  # a request from here on queues the next computation
     return compute_convergence()
 
 
@@ -67,11 +69,30 @@ def request_analysis(host_id: int) -> None:
         logger.exception("could not enqueue the analysis of host %s", host_id)
 
 
+# Convergence reads the whole history as it is when it runs: one computation waiting in the
+# queue answers every request made before it starts, however many analyses stored meanwhile.
+CONVERGENCE_QUEUED = "analysis:convergence-queued"
+CONVERGENCE_QUEUED_SECONDS = 300  # a lost message holds back later requests this long at most
+
+
 def request_convergence() -> None:
+    try:
+        if not cache.add(CONVERGENCE_QUEUED, True, CONVERGENCE_QUEUED_SECONDS):
+            return
+    except Exception:  # the cache is down: queue it regardless
+        logger.warning("could not read whether convergence is queued; queueing it")
     try:
         compute_convergence_task.delay()
     except Exception:  # the next analysis or sweep asks again
         logger.exception("could not enqueue the convergence computation")
+        _forget_queued_convergence()
+
+
+def _forget_queued_convergence() -> None:
+    try:
+        cache.delete(CONVERGENCE_QUEUED)
+    except Exception:
+        logger.warning("could not clear the queued convergence mark")
 
 
 def request_fleet_analysis() -> None:

@@ -159,49 +159,24 @@ def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
     assert fresh.edges == updated.edges and fresh.findings == updated.findings
 
 
-def test_one_run_stores_every_due_hosts_partition_from_its_fleet_analysis(demo: Path) -> None:
-    due = set(Host.objects.filter(analysis_due_at__isnull=False).values_list("id", flat=True))
-    node_02 = _node("node-02")
-    assert len(due) == 3 and node_02.pk in due
+def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
 
-    outcome = partitions.analyse_host(node_02.pk)
+    from webapp.analysis.tasks import CONVERGENCE_QUEUED, request_convergence
 
-    assert outcome.status == "stored" and set(outcome.batched) == due - {node_02.pk}
-    for host in Host.objects.all():
-        state = AnalysisState.objects.get(host=host)
-        assert (state.status, state.done) == ("done", 4)
-    # Their own tasks, still queued (or asked again by a peer's first partition), find the
-    # fleet analysed as it stands: nothing to compute. The partitions equal a run each.
-    for host_id in due:
-        assert analyse_host_task.apply(args=[host_id]).get() in ("not-due", "unchanged")
-    assert not Host.objects.filter(analysis_due_at__isnull=False).exists()
-    batched = sorted(GraphEdge.objects.values_list("host_id", "src", "dst", "allowed"))
-    GraphEdge.objects.all().delete()
-    AnalysisState.objects.update(inputs_hash="")
-    for host_id in sorted(due):
-        mark_hosts_due([host_id])
-        assert partitions._store_partition(host_id, claim_host(host_id) or 0,
-                                           partitions.fleet_inputs()).status == "stored"
-    assert sorted(GraphEdge.objects.values_list("host_id", "src", "dst", "allowed")) == batched
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    cache.delete(CONVERGENCE_QUEUED)
+    before = broker.llen("celery")
 
+    for _ in range(3):  # three analyses stored while no worker has started the computation
+        request_convergence()
+    queued_once = broker.llen("celery") - before
+    compute_convergence_task.apply()  # it starts: what is stored from now on asks again
+    request_convergence()
+    queued_again = broker.llen("celery") - before
+    broker.lpop("celery", queued_again)  # no worker of a later test runs them
+    cache.delete(CONVERGENCE_QUEUED)  # nor waits behind them
 
-def test_a_due_host_whose_snapshot_is_newer_than_the_analysis_keeps_its_flag(
-        demo: Path) -> None:
-    from datetime import UTC, datetime
-
-    from webapp.rules.services import ingest_snapshot
-
-    node_03 = _node("node-03")
-    before = partitions.fleet_inputs()
-    dumps = dict(node_03.last_snapshot.dumps)
-    dumps["iptables-save"] = dumps["iptables-save"].replace("COMMIT", "# newer\nCOMMIT", 1)
-    ingest_snapshot(node_03, datetime(2026, 11, 26, 5, 0, tzinfo=UTC), dumps, {})
-    assert partitions.fleet_inputs().snapshots["node-03"] != before.snapshots["node-03"]
-
-    stored, marked = partitions._analyse_due_hosts(before)
-
-    assert node_03.pk in marked and node_03.pk not in stored
-    assert _node("node-03").analysis_due_at is not None
-    assert not GraphEdge.objects.filter(host=node_03).exists()
-    assert AnalysisState.objects.get(host=node_03).status == "done"
-    assert set(stored) == {_node("node-01").pk, _node("node-02").pk}
+    assert (queued_once, queued_again) == (1, 2)
