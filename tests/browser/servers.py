@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,11 +13,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.db import connection
 
-from bench.deployment import command
+from bench.deployment import command, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 60.0
@@ -44,12 +43,6 @@ def environment(**overrides: str) -> dict[str, str]:
     # run this interpreter (the virtualenv's).
     return {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "true",
             "PYTHON": sys.executable, **overrides}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_uvicorn(log_level: str = "warning", output: IO[bytes] | None = None,
@@ -93,10 +86,28 @@ def start_worker() -> subprocess.Popen[bytes]:
         cwd=REPO_ROOT, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    """Ask a process to end with `sig`, SIGKILL it if it has not after 30 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def logged_in_page(browser: Any, server: LiveServer, username: str) -> Any:
+    """A new page logged in as `username` (password `<username>-password`), recording every
+    console error and uncaught exception in `page.errors`."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(f"{server.url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"{username}-password")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/")
+    return page

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.servers import LiveServer
+from tests.browser.servers import LiveServer, logged_in_page
 from webapp.analysis.models import AnalysisState, GenerationResult
 from webapp.inventory.models import AgentToken, Host
 from webapp.rules.bundle import ingest_bundle
@@ -55,15 +55,7 @@ def olivia(django_user_model: Any) -> Any:
 @pytest.fixture
 def page(browser: Any, asgi_server: LiveServer, olivia: Any) -> Iterator[Any]:
     """A logged-in page that records every console error and uncaught exception."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.errors = []
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(f"{asgi_server.url}/login/")
-    page.fill("input[name=username]", "olivia")
-    page.fill("input[name=password]", "olivia-password")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{asgi_server.url}/")
+    page = logged_in_page(browser, asgi_server, "olivia")
     yield page
     page.close()
 

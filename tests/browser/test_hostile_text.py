@@ -13,7 +13,7 @@ import pytest
 from celery import current_app
 from django.contrib.auth.models import Group
 
-from tests.browser.servers import LiveServer
+from tests.browser.servers import LiveServer, logged_in_page
 from tests.hostile import (
     COMMENT,
     HOST,
@@ -51,17 +51,10 @@ def page(browser: Any, asgi_server: LiveServer, django_user_model: Any,
     """Oscar the operator, logged in; the page records console errors, dialogs and requests."""
     oscar = django_user_model.objects.create_user(username="oscar", password="oscar-password")
     oscar.groups.add(Group.objects.get_or_create(name="operator")[0])
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.errors, page.dialogs, page.requests = [], [], []
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page = logged_in_page(browser, asgi_server, "oscar")
+    page.dialogs, page.requests = [], []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.on("request", lambda r: page.requests.append(r.url))
-    page.goto(f"{asgi_server.url}/login/")
-    page.fill("input[name=username]", "oscar")
-    page.fill("input[name=password]", "oscar-password")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{asgi_server.url}/")
     yield page
     page.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from typing import Any, TypeVar
 
 import psycopg
 import redis
+
+from bench.deployment import free_port
+from tests.browser.servers import stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -38,12 +40,6 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 60.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g}s")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -159,23 +155,13 @@ class Redis:
 
     def stop(self) -> None:
         if self.process is not None:
-            terminate(self.process)
+            stop(self.process)
             self.process = None
 
     def idle(self) -> bool:
         """Whether Celery's queue is empty and no task is taken but unacknowledged."""
         client = redis.Redis(port=self.port)
         return client.llen("celery") == 0 and client.hlen("unacked") == 0
-
-
-def terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Deployment:
@@ -243,7 +229,7 @@ class Deployment:
 
     def stop(self) -> None:
         for process in reversed(self.processes):
-            terminate(process)
+            stop(process)
         self.processes.clear()
 
 

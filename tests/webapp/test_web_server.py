@@ -21,6 +21,7 @@ import pytest
 from django.db import connection
 
 from bench.deployment import command
+from tests.browser.servers import stop
 from tests.webapp.flows.kernel_log import KERNEL_LOG
 from webapp.flows.models import FlowBatch
 from webapp.inventory.models import AgentToken, Host
@@ -93,12 +94,7 @@ def _serving(**extra_env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             time.sleep(0.1)  # paces the polling only
         yield url, server
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, signal.SIGINT)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from celery import current_app
 from django.db import connection
 
 from bench.deployment import command
+from tests.browser.servers import stop
 from tests.webapp.inventory.personas import AgentClient
 from tests.webapp.rules.dumps import IPSET_SAVE, IPTABLES_SAVE
 from webapp.analysis.models import GraphEdge
@@ -49,12 +49,7 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_a_worker_stores_the_partition_of_a_host_that_posted_a_snapshot(
