@@ -17,8 +17,9 @@ import psycopg
 
 from collectors.agent.protocol import Request, snapshot_request
 from collectors.agent.transport import DELIVERED, HttpTransport
+from tests.browser.servers import stop
 from tests.faults.hosts import EPOCH, segmented_fleet, segmented_rules
-from tests.faults.stack import Database, Deployment, Redis, children, terminate, wait_until
+from tests.faults.stack import Database, Deployment, Redis, children, wait_until
 
 HOST, SUBNET = "kill-01", 31
 
@@ -62,7 +63,7 @@ def analysed_once_then_a_snapshot_waiting(deployment: Deployment, database: Data
     stored = edges(database)
     assert stored and all(e[2][HOST] == first.content_hash for e in stored)
     wait_until(redis_server.idle, "the worker done with what the analysis asked for")
-    terminate(worker)
+    stop(worker)
     second = snapshot_request(HOST, EPOCH + 60, {
         "iptables-save": segmented_rules(SUBNET, (5432,), hits=7)})  # new counters
     assert agent.send(second).result == DELIVERED
