@@ -7,26 +7,28 @@ moved), foreign (a rule outside the managed chains that decides an outcome)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from collectors.controlplane import WorkloadSpec, render_host
-from collectors.intent import Intent
+from collectors.intent import Intent, selector_matches
 from collectors.iptables import Rule, parse_iptables_save
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
-from webapp.engine.analysis.graph import EffectiveGraph
-from webapp.engine.analysis.intended import segments_of
+from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
+from webapp.engine.analysis.intended import memberships
 from webapp.engine.analysis.ports import PortSet
 from webapp.engine.analysis.shadow import shadowed_rules
-from webapp.engine.analysis.verdicts import Evidence
+from webapp.engine.analysis.verdicts import Evidence, PathVerdicts
 
 KINDS = ("missing", "excess", "stale", "shadowed", "unused", "foreign")
 DEFAULT_MANAGED_PREFIXES = ("seg-",)
 _COUNTERS = re.compile(r"^\[\d+:\d+\]\s*")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,36 +85,116 @@ class DriftContext:
     host_since: Callable[[str], datetime | None] = lambda host: None
     rule_zero_since: Callable[[str, Rule], datetime | None] = lambda host, rule: None
     managed_prefixes: tuple[str, ...] = DEFAULT_MANAGED_PREFIXES
-    managed_rules: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Per host, rule bodies the control plane writes (a dict, or ControlPlaneRules: lazy).
+    managed_rules: Mapping[str, Container[str]] = field(default_factory=dict)
     # The window over which counters must move: each host's packets of a rule at the window's
     # first snapshot (None: unknown), the window's start, and the connections flow logs saw
     # accepted in it, as (source, destination, protocol, port).
     counters_then: Callable[[str, Rule], int | None] = lambda host, rule: None
     window_start: Callable[[str], datetime | None] = lambda host: None
     observed: Iterable[tuple[str, str, str, int | None]] = ()
+    # Indexes over fleet-wide inputs, built by the first computation that needs them and
+    # reused while their inputs are the same objects (see _cached).
+    memo: dict[str, tuple[tuple[object, ...], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
-def compute_drift(graph: EffectiveGraph, context: DriftContext) -> list[Finding]:
-    """Every finding, sorted by kind, host and rule."""
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The hosts a computation reports on (None: all) and the names of their workloads."""
+
+    hosts: frozenset[str] | None
+    workloads: frozenset[str]
+
+    @classmethod
+    def of(cls, graph: EffectiveGraph, hosts: Collection[str] | None) -> _Scope:
+        if hosts is None:
+            return cls(None, frozenset())
+        chosen = frozenset(hosts)
+        return cls(chosen, frozenset(w.name for w in graph.fleet.workloads if w.host in chosen))
+
+    def has(self, host: str | None) -> bool:
+        return self.hosts is None or host in self.hosts
+
+
+def compute_drift(graph: EffectiveGraph, context: DriftContext,
+                  hosts: Collection[str] | None = None) -> list[Finding]:
+    """Every finding, sorted by kind, host and rule; with `hosts`, only the findings naming
+    one of them: the same as filtering the whole list, at a cost that follows those hosts'
+    workloads, rules and pairs (after a first call has built the context's indexes)."""
+    scope = _Scope.of(graph, hosts)
     fleet = graph.fleet
     findings: list[Finding] = []
     if context.intended is not None:
-        findings.extend(_missing(graph, context))
-        findings.extend(_excess(graph, context))
-    findings.extend(_stale(fleet, context))
-    seen = _traffic_by_rule(graph, context.observed)
+        findings.extend(_missing(graph, context, scope))
+        findings.extend(_excess(graph, context, scope))
+    findings.extend(_stale(fleet, context, scope))
+    seen = _traffic_by_rule(graph, _observed_in(context, scope))
     for host in sorted(fleet.hosts):
+        if not scope.has(host):
+            continue
         state = fleet.hosts[host]
         findings.extend(_shadowed(state, context))
         findings.extend(_unused(state, context, seen))
-    findings.extend(_foreign(graph, context))
+    findings.extend(_foreign(graph, context, scope))
+    if scope.hosts is not None:
+        # A finding names the host whose rule decided it: the source's or the destination's
+        # of its pair, so the pairs of the scope's workloads hold every one; others drop here.
+        findings = [f for f in findings if scope.has(f.host)]
     return sorted(findings, key=Finding.sort_key)
+
+
+def _cached(context: DriftContext, name: str, sources: tuple[object, ...],
+            build: Callable[[], T]) -> T:
+    """What `build` makes from `sources`, made once while the sources are the same objects."""
+    found = context.memo.get(name)
+    if found is not None and len(found[0]) == len(sources) and all(
+            a is b for a, b in zip(found[0], sources, strict=True)):
+        return found[1]
+    value = build()
+    context.memo[name] = (sources, value)
+    return value
+
+
+class _SegmentIndex:
+    """Segment names by workload labels: selectors indexed by their (label, value) items, so
+    that a workload is checked against the selectors it may match, not against all."""
+
+    def __init__(self, selectors: Mapping[str, Mapping[str, str]]) -> None:
+        self._selectors = selectors
+        self._always = [name for name, selector in selectors.items() if not selector]
+        self._by_item: dict[tuple[str, str], list[str]] = {}
+        for name, selector in selectors.items():
+            for item in selector.items():
+                self._by_item.setdefault(item, []).append(name)
+        self._known: dict[frozenset[tuple[str, str]], tuple[str, ...]] = {}
+
+    def of(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        """The names of the segments whose selector the labels match, sorted."""
+        key = frozenset(labels.items())
+        found = self._known.get(key)
+        if found is None:
+            candidates = set(self._always)
+            for item in key:
+                candidates.update(self._by_item.get(item, ()))
+            found = self._known[key] = tuple(sorted(
+                name for name in candidates
+                if selector_matches(self._selectors[name], labels)))
+        return found
+
+
+def _segments(context: DriftContext) -> _SegmentIndex:
+    found = context.memo.get("segments")
+    if found is not None and found[0][0] is context.selectors:  # the common case, made quick
+        return found[1]
+    return _cached(context, "segments", (context.selectors,),
+                   lambda: _SegmentIndex(context.selectors))
 
 
 def _segment(context: DriftContext, workload: Workload | None) -> str | None:
     if workload is None:
         return None
-    names = segments_of(context.selectors, workload)
+    names = _segments(context).of(workload.labels)
     return ",".join(names) if names else None
 
 
@@ -121,13 +203,49 @@ def _later(*times: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def _missing(graph: EffectiveGraph, context: DriftContext) -> Iterator[Finding]:
+class _Difference:
+    """`a - b` of port sets, computed once per pair of objects (port sets repeat: interned)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int], tuple[PortSet, PortSet, PortSet]] = {}
+
+    def __call__(self, a: PortSet, b: PortSet) -> PortSet:
+        found = self._known.get((id(a), id(b)))
+        if found is not None and found[0] is a and found[1] is b:
+            return found[2]
+        result = a - b
+        self._known[(id(a), id(b))] = (a, b, result)  # holding a and b keeps their ids theirs
+        return result
+
+
+def _intended_keys(context: DriftContext, scope: _Scope) -> list[tuple[str, str]]:
+    """The intended pairs to judge, sorted: all, or those with a workload of the scope."""
     assert context.intended is not None
-    for (src, dst), wanted in sorted(context.intended.items()):
+    intended = context.intended
+    if scope.hosts is None:
+        return sorted(intended)
+
+    def index() -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for key in intended:
+            out.setdefault(key[0], []).append(key)
+            if key[1] != key[0]:
+                out.setdefault(key[1], []).append(key)
+        return out
+
+    by_workload = _cached(context, "intended", (intended,), index)
+    return sorted({key for name in scope.workloads for key in by_workload.get(name, ())})
+
+
+def _missing(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
+    assert context.intended is not None
+    minus = _Difference()
+    for src, dst in _intended_keys(context, scope):
+        wanted = context.intended[(src, dst)]
         if src not in graph.workloads or dst not in graph.workloads:
             continue
         pair = graph.pairs.get((src, dst))
-        lacking = wanted - pair.allowed if pair is not None else wanted
+        lacking = minus(wanted, pair.allowed) if pair is not None else wanted
         if not lacking:
             continue
         verdict = graph.pair(src, dst) if pair is None else pair
@@ -142,10 +260,24 @@ def _missing(graph: EffectiveGraph, context: DriftContext) -> Iterator[Finding]:
                                 destination, ports, graph)
 
 
-def _excess(graph: EffectiveGraph, context: DriftContext) -> Iterator[Finding]:
+def _allowed_pairs(graph: EffectiveGraph, scope: _Scope) -> Iterator[PairVerdict]:
+    """Allowed pairs sorted by source then destination: all, or those into the scope's
+    workloads (excess names the destination's host: its ingress decided)."""
+    if scope.hosts is None:
+        yield from graph.edges()
+        return
+    into = graph._into
+    keys = sorted((src, dst) for dst in scope.workloads for src in into.get(dst, ()))
+    for src, dst in keys:
+        yield into[dst][src]
+
+
+def _excess(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
     assert context.intended is not None
-    for pair in graph.edges():
-        extra = pair.allowed - context.intended.get((pair.src, pair.dst), PortSet())
+    minus = _Difference()
+    nothing = PortSet()
+    for pair in _allowed_pairs(graph, scope):
+        extra = minus(pair.allowed, context.intended.get((pair.src, pair.dst), nothing))
         if not extra:
             continue
         source, destination = graph.workloads[pair.src], graph.workloads[pair.dst]
@@ -179,16 +311,40 @@ def _pair_finding(kind: str, host: str, evidence: Evidence | None, context: Drif
 
 # -- stale ------------------------------------------------------------------------------------
 
+def _space(address: Any) -> Any:
+    """The /24 (IPv4) or /64 (IPv6) network of an address."""
+    prefix = 24 if address.version == 4 else 64
+    return ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+
+
 def _networks(workloads: Iterable[Workload]) -> set[Any]:
     """The /24 (IPv4) or /64 (IPv6) networks the fleet's workloads have lived in."""
-    out = set()
-    for workload in workloads:
-        for text in workload.addresses:
-            address = ipaddress.ip_address(text)
-            prefix = 24 if address.version == 4 else 64
-            out.add(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-    return out
+    return {_space(ipaddress.ip_address(text)) for w in workloads for text in w.addresses}
 
+
+@dataclass(frozen=True, slots=True)
+class _Addresses:
+    """Who owns each address now and who owned it before, and the fleet's networks."""
+
+    owners: dict[str, Workload]
+    former: dict[str, list[Workload]]
+    spaces: set[Any]
+
+
+def _addresses(fleet: Fleet, context: DriftContext) -> _Addresses:
+    def build() -> _Addresses:
+        owners: dict[str, Workload] = {}
+        for workload in fleet.workloads:
+            for text in workload.addresses:
+                owners[str(ipaddress.ip_address(text))] = workload
+        former: dict[str, list[Workload]] = {}
+        for workload in context.former_workloads:
+            for text in workload.addresses:
+                former.setdefault(str(ipaddress.ip_address(text)), []).append(workload)
+        return _Addresses(owners, former,
+                          _networks((*fleet.workloads, *context.former_workloads)))
+
+    return _cached(context, "addresses", (fleet.workloads, context.former_workloads), build)
 
 def _named_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any] | None,
                                                          str | None, list[str]]]:
@@ -226,6 +382,7 @@ def _named_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any] | N
                     yield address, None, nset.name, members
 
 
+@functools.lru_cache(maxsize=1 << 16)  # hosts name the same peers: parse each text once
 def _single_address(text: str) -> str | None:
     try:
         network = ipaddress.ip_network(text.strip(), strict=True)
@@ -241,19 +398,15 @@ def _rule_ref(rule: Rule) -> dict[str, Any]:
             "line": rule.line}
 
 
-def _stale(fleet: Fleet, context: DriftContext) -> Iterator[Finding]:
-    owners: dict[str, Workload] = {}
-    for workload in fleet.workloads:
-        for text in workload.addresses:
-            owners[str(ipaddress.ip_address(text))] = workload
-    former: dict[str, list[Workload]] = {}
-    for workload in context.former_workloads:
-        for text in workload.addresses:
-            former.setdefault(str(ipaddress.ip_address(text)), []).append(workload)
+
+def _stale(fleet: Fleet, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
+    known = _addresses(fleet, context)
+    owners, former = known.owners, known.former
     host_addresses = {str(ipaddress.ip_address(a)) for s in fleet.hosts.values()
                       for a in s.addresses}
-    spaces = _networks((*fleet.workloads, *context.former_workloads))
     for host in sorted(fleet.hosts):
+        if not scope.has(host):
+            continue
         state = fleet.hosts[host]
         seen: set[tuple[str, str, str]] = set()
         for address, rule, set_name, members in _named_addresses(state):
@@ -265,9 +418,7 @@ def _stale(fleet: Fleet, context: DriftContext) -> Iterator[Finding]:
             previous = former.get(address, [])
             since = context.host_since(host)
             if owner is None:
-                ip = ipaddress.ip_address(address)
-                if not previous and not any(ip in net for net in spaces if
-                                            net.version == ip.version):
+                if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
                     continue  # an address outside the fleet: not Segscope's to judge
                 # A stopped workload's address is stale from its stop on, not from the
                 # host's rules: until then its owner was live (as owner.started_at below).
@@ -289,9 +440,10 @@ def _stale(fleet: Fleet, context: DriftContext) -> Iterator[Finding]:
 def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
             members: list[str], owners: Mapping[str, Workload], address: str) -> str | None:
     """Why an address a rule or set names now reaches the wrong workload, if it does."""
-    mine = set(segments_of(context.selectors, owner))
+    segments = _segments(context)
+    mine = set(segments.of(owner.labels))
     for old in previous:
-        theirs = set(segments_of(context.selectors, old))
+        theirs = set(segments.of(old.labels))
         if theirs and theirs != mine:
             return (f"address reused: named for {old.name} ({', '.join(sorted(theirs))}), now "
                     f"owned by {owner.name} ({', '.join(sorted(mine)) or 'no segment'})")
@@ -299,8 +451,10 @@ def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
     if len(others) >= 2:
         common: set[str] | None = None
         for other in others:
-            segments = set(segments_of(context.selectors, other))
-            common = segments if common is None else common & segments
+            theirs = set(segments.of(other.labels))
+            common = theirs if common is None else common & theirs
+            if not common:
+                break  # empty stays empty: no reason from the set
         if common and not (common & mine):
             return (f"set members are {', '.join(sorted(common))}; this address is owned by "
                     f"{owner.name} ({', '.join(sorted(mine)) or 'no segment'})")
@@ -317,6 +471,25 @@ def _shadowed(state: HostState, context: DriftContext) -> Iterator[Finding]:
             yield Finding("shadowed", state.name, _rule_ref(rule), since=context.host_since(
                 state.name), note=reason)
 
+
+def _observed_in(context: DriftContext, scope: _Scope
+                 ) -> Iterable[tuple[str, str, str, int | None]]:
+    """The observed connections whose pair's rules may be on the scope's hosts (a pair's
+    evidence is on its source's and its destination's host)."""
+    def index() -> tuple[list[tuple[str, str, str, int | None]], dict[str, list[int]]]:
+        connections = list(context.observed)  # read once: `observed` may be an iterator
+        by_workload: dict[str, list[int]] = {}
+        for position, (src, dst, _proto, _port) in enumerate(connections):
+            by_workload.setdefault(src, []).append(position)
+            if dst != src:
+                by_workload.setdefault(dst, []).append(position)
+        return connections, by_workload
+
+    connections, by_workload = _cached(context, "observed", (context.observed,), index)
+    if scope.hosts is None:
+        return connections
+    positions = sorted({p for name in scope.workloads for p in by_workload.get(name, ())})
+    return [connections[p] for p in positions]
 
 def _traffic_by_rule(graph: EffectiveGraph, observed: Iterable[tuple[str, str, str, int | None]]
                      ) -> dict[tuple[str, str, str, int], int]:
@@ -371,19 +544,109 @@ def rule_body(rule: Rule) -> str:
 def control_plane_rules(intent: Any, fleet: Fleet) -> dict[str, frozenset[str]]:
     """Per host, the rules Segscope's reference control plane would write for this intent
     (both with sets and per peer): such rules in base chains are managed, not foreign."""
-    if not isinstance(intent, Intent):
-        return {}
-    specs = [WorkloadSpec(w.name, w.host, w.addresses, w.interface or None, w.attachment,
-                          dict(w.labels)) for w in fleet.workloads]
-    out = {}
-    for host in fleet.hosts:
-        bodies: set[str] = set()
-        for use_sets in (True, False):
-            rendered = render_host(host, intent, specs, use_sets=use_sets)
-            bodies.update(rule_body(r) for r in
-                          parse_iptables_save(rendered.iptables, "<rendered>").rules())
-        out[host] = frozenset(bodies)
-    return out
+    rules = ControlPlaneRules(intent, fleet)
+    return {host: rules.bodies(host) for host in rules}
+
+
+class _ControlPlaneIndex:
+    """The inventory and intent indexed as one host's rendering reads them: workloads by host,
+    each segment's members and each workload's allows (render_host matches every workload it
+    is given against every segment, so it is given only those its host's rules read)."""
+
+    def __init__(self, intent: Intent, fleet: Fleet) -> None:
+        self.specs = [WorkloadSpec(w.name, w.host, w.addresses, w.interface or None,
+                                   w.attachment, dict(w.labels)) for w in fleet.workloads]
+        self.by_host: dict[str, list[int]] = {}
+        for position, spec in enumerate(self.specs):
+            self.by_host.setdefault(spec.host, []).append(position)
+        positions = {spec.name: p for p, spec in enumerate(self.specs)}  # names are keys
+        self.members = {name: sorted(positions[n] for n in names) for name, names in
+                        memberships(intent.segments, fleet.workloads).items()}
+        self.allows_into: dict[int, list[int]] = {}
+        for number, allow in enumerate(intent.allows):
+            dest = allow.destination
+            targets = set(self.members[dest.segment]) if dest.segment is not None else set()
+            if dest.cidr is not None:
+                network = ipaddress.ip_network(dest.cidr)
+                targets.update(p for p, spec in enumerate(self.specs)
+                               if any(ipaddress.ip_address(a) in network
+                                      for a in spec.addresses))
+            for position in targets:
+                self.allows_into.setdefault(position, []).append(number)
+
+    def part(self, intent: Intent, host: str) -> tuple[Intent, list[WorkloadSpec]]:
+        """The allows into the host's workloads with the segments they name, and the host's
+        workloads with the members of those allows' source segments: render_host writes the
+        same text from these as from the whole intent and inventory."""
+        local = self.by_host.get(host, [])
+        numbers = sorted({n for p in local for n in self.allows_into.get(p, ())})
+        allows = tuple(intent.allows[n] for n in numbers)
+        names = {peer.segment for a in allows for peer in (a.source, a.destination)
+                 if peer.segment is not None}
+        keep = set(local)
+        for allow in allows:
+            if allow.source.segment is not None:
+                keep.update(self.members[allow.source.segment])
+        segments = {n: s for n, s in intent.segments.items() if n in names}
+        return (replace(intent, segments=segments, allows=allows),
+                [self.specs[p] for p in sorted(keep)])
+
+
+class _RuleBodies(Container[str]):
+    """One host's control-plane rule bodies, with sets and per peer; the per-peer rendering
+    (one rule per source address: the larger) only when a body is not among the others."""
+
+    def __init__(self, render: Callable[[bool], frozenset[str]]) -> None:
+        self._render = render
+        self._styles: dict[bool, frozenset[str]] = {}
+
+    def style(self, use_sets: bool) -> frozenset[str]:
+        found = self._styles.get(use_sets)
+        if found is None:
+            found = self._styles[use_sets] = self._render(use_sets)
+        return found
+
+    def __contains__(self, body: object) -> bool:
+        return body in self.style(True) or body in self.style(False)
+
+
+class ControlPlaneRules(Mapping[str, Container[str]]):
+    """control_plane_rules, rendered host by host on first use: a drift of one host renders
+    that host's rules only."""
+
+    def __init__(self, intent: Any, fleet: Fleet) -> None:
+        self._intent = intent if isinstance(intent, Intent) else None
+        self._fleet = Fleet(dict(fleet.hosts), fleet.workloads, fleet.at)  # as of now
+        self._index: _ControlPlaneIndex | None = None
+        self._hosts: dict[str, _RuleBodies] = {}
+
+    def __getitem__(self, host: str) -> _RuleBodies:
+        if self._intent is None or host not in self._fleet.hosts:
+            raise KeyError(host)
+        found = self._hosts.get(host)
+        if found is None:
+            found = self._hosts[host] = _RuleBodies(lambda sets: self._render(host, sets))
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fleet.hosts if self._intent is not None else ())
+
+    def __len__(self) -> int:
+        return len(self._fleet.hosts) if self._intent is not None else 0
+
+    def bodies(self, host: str) -> frozenset[str]:
+        """Every body of the host, both styles."""
+        found = self[host]
+        return found.style(True) | found.style(False)
+
+    def _render(self, host: str, use_sets: bool) -> frozenset[str]:
+        assert self._intent is not None
+        if self._index is None:
+            self._index = _ControlPlaneIndex(self._intent, self._fleet)
+        part, specs = self._index.part(self._intent, host)
+        rendered = render_host(host, part, specs, use_sets=use_sets)
+        return frozenset(rule_body(r) for r in
+                         parse_iptables_save(rendered.iptables, "<rendered>").rules())
 
 
 def _managed(host: str, evidence: Evidence, context: DriftContext,
@@ -398,30 +661,78 @@ def _managed(host: str, evidence: Evidence, context: DriftContext,
     return rule_body(rule) in context.managed_rules.get(host, frozenset())
 
 
-def _foreign(graph: EffectiveGraph, context: DriftContext) -> Iterator[Finding]:
+def _scoped_pairs(graph: EffectiveGraph, scope: _Scope) -> Iterator[Iterable[PairVerdict]]:
+    """The allowed pairs of the scope's workloads in the graph's order, destination by
+    destination: all pairs, or those into or out of the scope's workloads."""
+    local = scope.workloads
+    for dst, into in graph._into.items():
+        if scope.hosts is None or dst in local:
+            yield into.values()
+            continue
+        hits = into.keys() & local if len(local) < len(into) else local & into.keys()
+        if len(hits) == 1:
+            yield (into[next(iter(hits))],)
+        elif hits:
+            yield [pair for src, pair in into.items() if src in hits]
+
+
+def _foreign(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
     """Deciding rules that no managed chain holds and the control plane would not write."""
     targets: dict[tuple[str, str, str, int], Rule] = {}
     for host, state in graph.fleet.hosts.items():
-        if state.rules is None:
+        if state.rules is None or not scope.has(host):
             continue
         for ruleset in state.rules.rulesets.values():
             for rule in ruleset.rules():
                 targets[(host, rule.table, rule.chain, rule.number)] = rule
     decided: dict[Evidence, set[str]] = {}
-    for side in (*graph._ingress.values(), *graph._egress.values()):
-        for verdicts in side.verdicts:
-            for evidence, _ports in (*verdicts.accepted_by, *verdicts.denied_by):
+    local = scope.workloads
+    for sides in (graph._ingress, graph._egress):
+        for (_family, name), side in sides.items():
+            if scope.hosts is not None and name not in local:
+                continue  # a side is evaluated on its workload's host: its evidence is there
+            for verdicts in side.verdicts:
+                for evidence, _ports in (*verdicts.accepted_by, *verdicts.denied_by):
+                    if scope.has(evidence.host):
+                        decided.setdefault(evidence, set())
+    # Pairs share their verdicts and port sets (interned): the accepting evidence of a
+    # (verdicts, ports) is read once, and added where the pair by pair reading first met it.
+    shared: dict[tuple[int, int], tuple[Evidence, ...]] = {}
+
+    def accepting(verdicts: PathVerdicts | None, allowed: PortSet) -> tuple[Evidence, ...]:
+        if verdicts is None:
+            return ()
+        key = (id(verdicts), id(allowed))  # both held by a pair of the graph: ids stay theirs
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = tuple(e for e, _ in verdicts.deciding(allowed, True)
+                                        if scope.has(e.host))
+            for evidence in found:
                 decided.setdefault(evidence, set())
-    for pair in graph.pairs.values():
-        for evidence, _ports in pair.evidence():
-            decided.setdefault(evidence, set()).update((pair.src, pair.dst))
+        return found
+
+    for group in _scoped_pairs(graph, scope):
+        for pair in group:
+            accepting(pair.egress, pair.allowed)
+            accepting(pair.ingress, pair.allowed)
     seen: set[tuple[str, str, str, int | None]] = set()
+    chosen: list[Evidence] = []
     for evidence in sorted(decided, key=lambda e: (e.host, e.table, e.chain,
                                                    e.rule_number or 0)):
         key = (evidence.host, evidence.table, evidence.chain, evidence.rule_number)
         if key in seen or _managed(evidence.host, evidence, context, targets):
             continue
         seen.add(key)
+        chosen.append(evidence)
+    if chosen:
+        wanted = set(chosen)
+        for group in _scoped_pairs(graph, scope):
+            for pair in group:
+                for evidence in (*accepting(pair.egress, pair.allowed),
+                                 *accepting(pair.ingress, pair.allowed)):
+                    if evidence in wanted:
+                        decided[evidence].update((pair.src, pair.dst))
+    for evidence in chosen:
         yield Finding("foreign", evidence.host, evidence.rule_ref,
                       workloads=tuple(sorted(decided[evidence]))[:20],
                       since=context.host_since(evidence.host),

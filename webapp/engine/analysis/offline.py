@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ from typing import Any
 from collectors.iptables import Rule
 from webapp.engine.analysis.convergence import History, compute_convergence, reports_to_dict
 from webapp.engine.analysis.drift import (
+    ControlPlaneRules,
     DriftContext,
     compute_drift,
-    control_plane_rules,
     rule_body,
 )
 from webapp.engine.analysis.drops import DropLedger
@@ -41,6 +42,7 @@ class BundleAnalysis:
         self.intent = version.intent if version is not None else None
         self.selectors = segment_selectors(self.intent, self.fleet.workloads)
         self._graph: EffectiveGraph | None = None
+        self._drift: tuple[tuple[Any, ...], DriftContext] | None = None
 
     @property
     def graph(self) -> EffectiveGraph:
@@ -60,10 +62,26 @@ class BundleAnalysis:
         inventory = bundle.inventory if bundle is not None else None
         return dict(getattr(inventory, "namespaces", None) or {})
 
-    def drift_json(self) -> dict[str, Any]:
+    def drift_json(self, hosts: Collection[str] | None = None) -> dict[str, Any]:
+        """`segscope drift --json`; with `hosts`, only the findings naming one of them, the
+        same and in the same order as in the whole list, computed for those hosts only.
+
+        Calls with `hosts` share one context (intended pairs, flows, address owners: built
+        by the first call) while the intent, the workloads and the hosts are the same
+        objects; a call without `hosts` reads everything afresh."""
+        if hosts is None:
+            context = self._drift_context()
+        else:
+            key = self._drift_key()
+            if self._drift is None or not _same(self._drift[0], key):
+                self._drift = (key, self._drift_context())
+            context = self._drift[1]
+        return {"findings": [f.to_dict() for f in compute_drift(self.graph, context, hosts)]}
+
+    def _drift_context(self) -> DriftContext:
         intended = (intended_pairs(self.intent, self.fleet.workloads, self.namespaces)
                     if self.intent is not None else None)
-        context = DriftContext(
+        return DriftContext(
             self.selectors, intended,
             intent_since=self.intent_version.published_at if self.intent_version else None,
             former_workloads=tuple(w for w in self.timeline.workloads
@@ -71,7 +89,11 @@ class BundleAnalysis:
             host_since=self._host_since, rule_zero_since=self._rule_zero_since,
             managed_rules=self._managed_rules(), counters_then=self._counters_then,
             window_start=self._window_start, observed=self._observed())
-        return {"findings": [f.to_dict() for f in compute_drift(self.graph, context)]}
+
+    def _drift_key(self) -> tuple[Any, ...]:
+        """What a drift context is made of: the same objects, the same context."""
+        return (self.timeline, self.at, self.intent_version, self.intent, self.selectors,
+                self.fleet, self.fleet.workloads, tuple(self.fleet.hosts))
 
     def convergence_json(self) -> dict[str, Any]:
         timeline = self.timeline
@@ -219,13 +241,20 @@ class BundleAnalysis:
             since = series[position].collected_at
         return since
 
-    def _managed_rules(self) -> dict[str, frozenset[str]]:
-        return control_plane_rules(self.intent, self.fleet)
+    def _managed_rules(self) -> ControlPlaneRules:
+        # Rendered host by host when a rule needs it: one host's drift renders one host.
+        return ControlPlaneRules(self.intent, self.fleet)
 
 
 def _within(at: datetime | None, timeline: Timeline) -> bool:
     return (at is not None and timeline.earliest is not None and timeline.latest is not None
             and timeline.earliest < at <= timeline.latest)
+
+
+def _same(known: tuple[Any, ...], key: tuple[Any, ...]) -> bool:
+    """Objects compared by identity, names (a tuple of host names) by value."""
+    return all(a is b or (isinstance(a, tuple) and a == b)
+               for a, b in zip(known, key, strict=True))
 
 
 def _content(dumps: Any) -> tuple[tuple[str, str], ...]:
