@@ -110,6 +110,8 @@ class _Scope:
     def of(cls, graph: EffectiveGraph, hosts: Collection[str] | None) -> _Scope:
         if hosts is None:
             return cls(None, frozenset())
+        if isinstance(hosts, str):
+            raise TypeError(f"hosts is a collection of host names, not {hosts!r}")
         chosen = frozenset(hosts)
         return cls(chosen, frozenset(w.name for w in graph.fleet.workloads if w.host in chosen))
 
@@ -233,6 +235,7 @@ def _intended_keys(context: DriftContext, scope: _Scope) -> list[tuple[str, str]
                 out.setdefault(key[1], []).append(key)
         return out
 
+    # The intended pairs are the whole intent's: indexed by workload once per context.
     by_workload = _cached(context, "intended", (intended,), index)
     return sorted({key for name in scope.workloads for key in by_workload.get(name, ())})
 
@@ -344,6 +347,7 @@ def _addresses(fleet: Fleet, context: DriftContext) -> _Addresses:
         return _Addresses(owners, former,
                           _networks((*fleet.workloads, *context.former_workloads)))
 
+    # Whose an address is needs every workload, live or gone: indexed once per workloads.
     return _cached(context, "addresses", (fleet.workloads, context.former_workloads), build)
 
 def _named_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any] | None,
@@ -485,6 +489,7 @@ def _observed_in(context: DriftContext, scope: _Scope
                 by_workload.setdefault(dst, []).append(position)
         return connections, by_workload
 
+    # The flows are the fleet's: indexed by workload once per context.
     connections, by_workload = _cached(context, "observed", (context.observed,), index)
     if scope.hosts is None:
         return connections
@@ -665,11 +670,13 @@ def _scoped_pairs(graph: EffectiveGraph, scope: _Scope) -> Iterator[Iterable[Pai
     """The allowed pairs of the scope's workloads in the graph's order, destination by
     destination: all pairs, or those into or out of the scope's workloads."""
     local = scope.workloads
+    # The graph keeps pairs by destination only (no reverse index: memory), so pairs out of
+    # the scope's workloads cost one lookup per workload of the scope and destination.
     for dst, into in graph._into.items():
         if scope.hosts is None or dst in local:
             yield into.values()
             continue
-        hits = into.keys() & local if len(local) < len(into) else local & into.keys()
+        hits = into.keys() & local  # looks up each of the scope's workloads
         if len(hits) == 1:
             yield (into[next(iter(hits))],)
         elif hits:
