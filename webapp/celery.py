@@ -11,6 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 logger = logging.getLogger(__name__)
 
 SWEEP_TASK = "webapp.analysis.tasks.sweep_due_analyses_task"
+GRAPH_TASK = "webapp.ui.tasks.warm_segment_graph_task"
 
 app = Celery("segscope")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -28,14 +29,16 @@ app.conf.beat_schedule = {
 
 class SweepOnConnect(bootsteps.StartStopStep):
     """Ask for a sweep of due analyses each time the worker (re)connects to the broker: hosts
-    flagged while the broker was down are analysed then, not at the next beat."""
+    flagged while the broker was down are analysed then, not at the next beat. Ask too for the
+    segment graph page's data, which a new deployment or an emptied cache lacks."""
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
 
     def start(self, parent: Any) -> None:
         try:
             parent.app.send_task(SWEEP_TASK, expires=55.0)
-        except Exception:  # the beat's sweep asks again
+            parent.app.send_task(GRAPH_TASK, expires=300.0)
+        except Exception:  # the beat's sweep asks again; the page builds its own data
             logger.exception("could not ask for a sweep of due analyses")
 
 

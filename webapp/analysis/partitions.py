@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from webapp.analysis.models import AnalysisState, DriftFinding, GraphEdge
@@ -39,6 +40,9 @@ _RESULTS: OrderedDict[str, FleetResult] = OrderedDict()
 _RESULTS_SIZE = 2
 _LOCK = Lock()
 STEPS = 4  # claimed, fleet computed, partition taken, stored
+
+# Sent by the analysis task with `host_id` once a host's new partition is committed.
+partition_stored = Signal()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db import OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -16,8 +15,10 @@ from webapp.analysis.partitions import (
     analyse_host,
     due_host_ids,
     mark_hosts_due,
+    partition_stored,
     release_stale_claims,
 )
+from webapp.queued import QueuedOnce
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def analyse_host_task(self: Any, host_id: int) -> str:
         request_analysis(other)
     if outcome.status == "stored":
         request_convergence()
+        partition_stored.send(sender=analyse_host_task, host_id=host_id)
     return outcome.status
 
 
@@ -57,7 +59,7 @@ def sweep_due_analyses_task() -> int:
 @shared_task(ignore_result=True, **RETRY)
 def compute_convergence_task() -> bool:
     """Recompute every generation's convergence when the stored history changed."""
-    _forget_queued_convergence()  # a request from here on queues the next computation
+    CONVERGENCE.started()  # a request from here on queues the next computation
     return compute_convergence()
 
 
@@ -71,28 +73,11 @@ def request_analysis(host_id: int) -> None:
 
 # Convergence reads the whole history as it is when it runs: one computation waiting in the
 # queue answers every request made before it starts, however many analyses stored meanwhile.
-CONVERGENCE_QUEUED = "analysis:convergence-queued"
-CONVERGENCE_QUEUED_SECONDS = 300  # a lost message holds back later requests this long at most
+CONVERGENCE = QueuedOnce("analysis:convergence")
 
 
 def request_convergence() -> None:
-    try:
-        if not cache.add(CONVERGENCE_QUEUED, True, CONVERGENCE_QUEUED_SECONDS):
-            return
-    except Exception:  # the cache is down: queue it regardless
-        logger.warning("could not read whether convergence is queued; queueing it")
-    try:
-        compute_convergence_task.delay()
-    except Exception:  # the next analysis or sweep asks again
-        logger.exception("could not enqueue the convergence computation")
-        _forget_queued_convergence()
-
-
-def _forget_queued_convergence() -> None:
-    try:
-        cache.delete(CONVERGENCE_QUEUED)
-    except Exception:
-        logger.warning("could not clear the queued convergence mark")
+    CONVERGENCE.request(compute_convergence_task.delay)
 
 
 def request_fleet_analysis() -> None:

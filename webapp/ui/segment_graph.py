@@ -1,7 +1,9 @@
 """The segment graph page's data at any scale: segment edges counted from the stored workload
 pairs partition by partition (each remembered under its analysis inputs), classed against the
 newest intent, laid out once per graph content (the layout cached under its hash), and drawn
-as groups of segments when there are more than a page can draw."""
+as groups of segments when there are more than a page can draw. The whole graph's page data
+is kept in the shared cache under what it was built from; the worker builds it after each
+analysis (`webapp.ui.tasks`), so that no request meets the cold path."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ from webapp.policy.models import IntentVersion
 LAYOUT_TIMEOUT = 7 * 24 * 3600
 LAYOUT_PREFIX = "segscope:layout:"
 PAIRS_PREFIX = "segscope:segment-pairs:"
+PAGE_PREFIX = "segscope:graph-page:"
 
 PairCounts = dict[tuple[str, str], dict[tuple[str, ...], int]]
 
@@ -159,7 +162,33 @@ def _partition_counts(hosts: list[int], of: Mapping[str, list[str]]
                 yield host_id, inputs, a, b, text, 1
 
 
-def pair_counts(member: Membership) -> tuple[PairCounts, str]:
+def partition_inputs() -> dict[int, str | None]:
+    """Each host's partition and the analysis inputs hash it was stored under (None: stored
+    by hand, or not yet)."""
+    return dict(Host.objects.values_list("id", "analysis_state__inputs_hash"))
+
+
+def _graph_digest(member: Membership, states: Mapping[int, str | None],
+                  total: PairCounts | None = None) -> str:
+    """What a graph is counted from: the membership and every partition's inputs, plus the
+    counts themselves when a partition has no inputs hash to stand for it."""
+    unstated = [h for h, inputs in states.items() if not inputs]
+    return hashlib.sha256(json.dumps(
+        [member.digest, sorted((h, i or "") for h, i in states.items()),
+         sorted((f"{a}|{b}", sorted(c.items())) for (a, b), c in (total or {}).items())
+         if unstated else []]).encode()).hexdigest()
+
+
+def stated_digest(member: Membership, states: Mapping[int, str | None]) -> str | None:
+    """The graph's digest without counting anything, when every partition has its inputs
+    hash; None otherwise."""
+    if not all(states.values()):
+        return None
+    return _graph_digest(member, states)
+
+
+def pair_counts(member: Membership, states: dict[int, str | None] | None = None
+                ) -> tuple[PairCounts, str]:
     """Workload pairs per segment pair and allowed ports over every stored partition, and a
     hash of what they were counted from. A partition is read once per analysis inputs: the
     partitions an analysis stored since the last call are the only ones read again."""
@@ -167,7 +196,7 @@ def pair_counts(member: Membership) -> tuple[PairCounts, str]:
     for segment, names in member.members.items():
         for name in names:
             of.setdefault(name, []).append(segment)
-    states = dict(Host.objects.values_list("id", "analysis_state__inputs_hash"))
+    states = dict(states) if states is not None else partition_inputs()
     with _LOCK:
         known = {h: _PARTITIONS.get((h, inputs or "", member.digest))
                  for h, inputs in states.items()}
@@ -212,13 +241,7 @@ def pair_counts(member: Membership) -> tuple[PairCounts, str]:
             into = total.setdefault(pair, {})
             for allowed, n in by_allowed.items():
                 into[allowed] = into.get(allowed, 0) + n
-    # Partitions without an analysis state have no hash to stand for them: their counts do.
-    unstated = [h for h, inputs in states.items() if not inputs]
-    digest = hashlib.sha256(json.dumps(
-        [member.digest, sorted((h, i or "") for h, i in states.items()),
-         sorted((f"{a}|{b}", sorted(c.items())) for (a, b), c in total.items())
-         if unstated else []]).encode()).hexdigest()
-    return total, digest
+    return total, _graph_digest(member, states, total)
 
 
 def cached_layout(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float,
@@ -263,10 +286,16 @@ def intended_segment_ports(intent: Any, selectors: Mapping[str, Mapping[str, str
     return out
 
 
-def _classed(member: Membership) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+def _classed(member: Membership, states: dict[int, str | None]
+             ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     """A hash of the graph, its segment edges with their pair counts, and the same classed
     against the intent."""
-    counts, digest = pair_counts(member)
+    known = stated_digest(member, states)
+    with _LOCK:
+        found = _GRAPHS.get(known) if known is not None else None
+    if found is not None and known is not None:
+        return (known, *found)
+    counts, digest = pair_counts(member, states)
     with _LOCK:
         found = _GRAPHS.get(digest)
     if found is not None:
@@ -296,20 +325,50 @@ def _positions(member: Membership, edges: list[dict[str, Any]],
 def _built(focus: str | None, port: tuple[str, int | None] | None, key: str | None,
            limit: int) -> tuple[dict[str, Any], bytes]:
     member = membership()
-    digest, effective, all_edges = _classed(member)
+    states = partition_inputs()
     keys = grouping_keys(member.selectors)
     key = key if key in keys else default_key(member.selectors)
+    # The whole graph's page is shared through the cache (the worker builds it after each
+    # analysis): a web process serves it without counting pairs or laying anything out.
+    shared = focus is None and port is None
+    known = stated_digest(member, states)
+    if known is not None:
+        found = _remembered((known, focus, port, key, limit), shared)
+        if found is not None:
+            return found
+    digest, effective, all_edges = _classed(member, states)
     asked = (digest, focus, port, key, limit)
-    with _LOCK:
-        found = _PAGES.get(asked)
+    found = _remembered(asked, shared)
     if found is None:
         page = _page(member, effective, all_edges, focus, port, key, keys, limit)
         found = (page, json.dumps(page, separators=(",", ":")).encode())
-        with _LOCK:
-            _PAGES[asked] = found
-            while len(_PAGES) > 16:
-                _PAGES.popitem(last=False)
+        _remember(asked, found)
+        if shared:
+            cache.set(_page_key(asked), found[1], LAYOUT_TIMEOUT)
     return found
+
+
+def _page_key(asked: tuple[Any, ...]) -> str:
+    return PAGE_PREFIX + hashlib.sha256(repr(asked).encode()).hexdigest()
+
+
+def _remembered(asked: tuple[Any, ...], shared: bool) -> tuple[dict[str, Any], bytes] | None:
+    """Page data built before, in this process or (`shared`) by another one."""
+    with _LOCK:
+        found = _PAGES.get(asked)
+    if found is None and shared:
+        body = cache.get(_page_key(asked))
+        if body is not None:
+            found = (json.loads(body), body)
+            _remember(asked, found)
+    return found
+
+
+def _remember(asked: tuple[Any, ...], found: tuple[dict[str, Any], bytes]) -> None:
+    with _LOCK:
+        _PAGES[asked] = found
+        while len(_PAGES) > 16:
+            _PAGES.popitem(last=False)
 
 
 def segment_graph(focus: str | None = None, port: tuple[str, int | None] | None = None,

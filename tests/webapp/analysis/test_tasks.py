@@ -164,10 +164,10 @@ def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
     from django.conf import settings
     from django.core.cache import cache
 
-    from webapp.analysis.tasks import CONVERGENCE_QUEUED, request_convergence
+    from webapp.analysis.tasks import CONVERGENCE, request_convergence
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    cache.delete(CONVERGENCE_QUEUED)
+    cache.delete(CONVERGENCE.key)
     before = broker.llen("celery")
 
     for _ in range(3):  # three analyses stored while no worker has started the computation
@@ -177,6 +177,6 @@ def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
     request_convergence()
     queued_again = broker.llen("celery") - before
     broker.lpop("celery", queued_again)  # no worker of a later test runs them
-    cache.delete(CONVERGENCE_QUEUED)  # nor waits behind them
+    cache.delete(CONVERGENCE.key)  # nor waits behind them
 
     assert (queued_once, queued_again) == (1, 2)

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.webapp.ui.test_dashboard import demo  # noqa: F401 (the fixture)
-
 pytestmark = pytest.mark.django_db
 
 
@@ -35,7 +33,7 @@ def exported_json(client: Client, url: str) -> Any:
 
 
 def test_a_segment_lists_its_members_and_their_hosts(client_logged_in: Client,
-                                                       demo: None) -> None:  # noqa: F811
+                                                       demo: None) -> None:
     members = exported(client_logged_in, "/segments/cache/?export=members&format=csv")
     hosts = exported(client_logged_in, "/segments/cache/?export=hosts&format=csv")
 
@@ -45,7 +43,7 @@ def test_a_segment_lists_its_members_and_their_hosts(client_logged_in: Client,
 
 
 def test_a_segment_lists_its_edges_in_and_out_with_the_deciding_rules(
-        client_logged_in: Client, demo: None) -> None:  # noqa: F811
+        client_logged_in: Client, demo: None) -> None:
     inbound = exported(client_logged_in, "/segments/cache/?export=inbound&format=csv")
     outbound = exported(client_logged_in, "/segments/ledger/?export=outbound&format=csv")
 
@@ -63,7 +61,7 @@ def test_a_segment_lists_its_edges_in_and_out_with_the_deciding_rules(
 
 
 def test_the_filter_and_page_of_a_list_are_in_the_url(client_logged_in: Client,
-                                                        demo: None) -> None:  # noqa: F811
+                                                        demo: None) -> None:
     filtered = exported_json(client_logged_in,
                              "/segments/cache/?inbound_q=payments+node-02&export=inbound&format=json")
     html = page(client_logged_in, "/segments/cache/?inbound_q=payments+node-02")
@@ -76,7 +74,7 @@ def test_the_filter_and_page_of_a_list_are_in_the_url(client_logged_in: Client,
 
 
 def test_a_segments_drift_names_its_members_and_links_the_rule(
-        client_logged_in: Client, demo: None) -> None:  # noqa: F811
+        client_logged_in: Client, demo: None) -> None:
     drift = exported_json(client_logged_in, "/segments/cache/?export=drift&format=json")
     html = page(client_logged_in, "/segments/cache/?drift_q=reused")
 
@@ -86,7 +84,7 @@ def test_a_segments_drift_names_its_members_and_links_the_rule(
 
 
 def test_a_workload_page_shows_where_it_runs_its_segments_and_edges(
-        client_logged_in: Client, demo: None) -> None:  # noqa: F811
+        client_logged_in: Client, demo: None) -> None:
     html = page(client_logged_in, "/workloads/cache-92cc/")
     inbound = exported(client_logged_in, "/workloads/cache-92cc/?export=inbound&format=csv")
     flows = exported(client_logged_in, "/workloads/cache-db77/?export=flows&format=csv")
@@ -98,7 +96,7 @@ def test_a_workload_page_shows_where_it_runs_its_segments_and_edges(
 
 
 def test_a_stopped_workload_has_a_page_without_edges(client_logged_in: Client,
-                                                       demo: None) -> None:  # noqa: F811
+                                                       demo: None) -> None:
     html = page(client_logged_in, "/workloads/web-3c1a/")
 
     assert "2026-11-26 04:41:12 – 2026-11-26 04:58:50" in html
@@ -106,14 +104,14 @@ def test_a_stopped_workload_has_a_page_without_edges(client_logged_in: Client,
 
 
 def test_unknown_segments_and_workloads_are_not_found(client_logged_in: Client,
-                                                        demo: None) -> None:  # noqa: F811
+                                                        demo: None) -> None:
     assert client_logged_in.get("/segments/nowhere/").status_code == 404
     assert client_logged_in.get("/workloads/nobody/").status_code == 404
     assert client_logged_in.get("/segments/web/?export=nothing").status_code == 404
 
 
 def test_the_host_page_lists_rules_as_iptables_does_with_the_counters_change(
-        client_logged_in: Client, demo: None) -> None:  # noqa: F811
+        client_logged_in: Client, demo: None) -> None:
     html = page(client_logged_in, "/hosts/node-02/")
 
     assert "Chain FORWARD (policy DROP 0 packets, 0 bytes)" in html
@@ -125,7 +123,7 @@ def test_the_host_page_lists_rules_as_iptables_does_with_the_counters_change(
 
 
 def test_the_host_page_lists_sets_drift_history_and_convergence(
-        client_logged_in: Client, demo: None) -> None:  # noqa: F811
+        client_logged_in: Client, demo: None) -> None:
     sets = exported(client_logged_in, "/hosts/node-02/?export=sets&format=csv")
     drift = exported(client_logged_in, "/hosts/node-02/?export=drift&format=csv")
     history = exported(client_logged_in, "/hosts/node-02/?export=history&format=csv")
@@ -143,7 +141,7 @@ def test_the_host_page_lists_sets_drift_history_and_convergence(
 
 
 def test_the_cost_page_has_its_figures_and_a_row_per_host(client_logged_in: Client,
-                                                            demo: None) -> None:  # noqa: F811
+                                                            demo: None) -> None:
     data = exported_json(client_logged_in, "/data/cost/")
     hosts = exported(client_logged_in, "/cost/?export=hosts&format=csv")
     html = page(client_logged_in, "/cost/")
@@ -157,14 +155,14 @@ def test_the_cost_page_has_its_figures_and_a_row_per_host(client_logged_in: Clie
 
 
 def test_the_overviews_cost_links_to_the_cost_page(client_logged_in: Client,
-                                                    demo: None) -> None:  # noqa: F811
+                                                    demo: None) -> None:
     html = page(client_logged_in, "/overview/")
 
     assert html.count('href="/cost/"') >= 5
 
 
 def test_explain_links_the_deciding_rule_on_the_host_page(client_logged_in: Client,
-                                                          demo: None) -> None:  # noqa: F811
+                                                          demo: None) -> None:
     html = page(client_logged_in, "/explain/?host=node-03&hook=FORWARD&src=10.1.0.3"
                 "&dst=10.3.0.2&proto=tcp&sport=40000&dport=6379&ct_state=NEW"
                 "&out_iface=califc1d8994")
@@ -176,7 +174,7 @@ def test_explain_links_the_deciding_rule_on_the_host_page(client_logged_in: Clie
 
 
 def test_the_drift_list_links_segments_workloads_and_rules(client_logged_in: Client,
-                                                           demo: None) -> None:  # noqa: F811
+                                                           demo: None) -> None:
     html = page(client_logged_in, "/drift/?kind=missing")
 
     assert '<a href="/segments/cache/">cache</a>' in html
@@ -187,7 +185,7 @@ def test_the_drift_list_links_segments_workloads_and_rules(client_logged_in: Cli
 @pytest.mark.parametrize("url", ["/segments/cache/", "/workloads/cache-92cc/",
                                  "/hosts/node-02/", "/cost/"])
 def test_a_detail_page_asks_the_database_a_fixed_number_of_questions(
-        client_logged_in: Client, demo: None, url: str,  # noqa: F811
+        client_logged_in: Client, demo: None, url: str,
         django_assert_max_num_queries: Any) -> None:
     # Per list, not per row: a page with more rows asks no more (the snapshot history asks
     # per snapshot listed, at most 50).
@@ -196,7 +194,7 @@ def test_a_detail_page_asks_the_database_a_fixed_number_of_questions(
 
 
 def test_the_flows_list_exports_what_its_filters_keep(client_logged_in: Client,
-                                                       demo: None) -> None:  # noqa: F811
+                                                       demo: None) -> None:
     drops = exported(client_logged_in, "/flows/?verdict=DROP&host=node-03&format=csv")
     everything = exported_json(client_logged_in, "/flows/?format=json")
     html = page(client_logged_in, "/flows/?verdict=DROP&host=node-03")
@@ -208,7 +206,7 @@ def test_the_flows_list_exports_what_its_filters_keep(client_logged_in: Client,
 
 
 def test_a_chain_policy_decision_links_its_chain(client_logged_in: Client,
-                                                 demo: None) -> None:  # noqa: F811
+                                                 demo: None) -> None:
     # Nothing jumps to a workload's chain for an address no workload owns: FORWARD's policy.
     html = page(client_logged_in, "/explain/?host=node-03&hook=FORWARD&src=10.1.0.3"
                 "&dst=10.3.0.99&proto=tcp&sport=40000&dport=6379&ct_state=NEW")
@@ -218,7 +216,7 @@ def test_a_chain_policy_decision_links_its_chain(client_logged_in: Client,
 
 
 def test_the_demo_shows_drift_of_every_kind_on_the_overview(client_logged_in: Client,
-                                                              demo: None) -> None:  # noqa: F811
+                                                              demo: None) -> None:
     overview = exported_json(client_logged_in, "/data/overview/")
 
     assert overview["drift"] == {"missing": 3, "excess": 5, "stale": 2, "shadowed": 1,
