@@ -27,6 +27,10 @@ class GenerationResult(models.Model):
     drops = models.JSONField(default=list)
     inputs_hash = models.CharField(max_length=64)  # every snapshot, intent and workload read
     computed_at = models.DateTimeField()
+    # Closed generations (every listed host converged) read the history up to a horizon only:
+    # the newest horizon of those stored, and the history up to it, as they were computed.
+    reads_until = models.DateTimeField(null=True, blank=True)
+    reads_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["number"]

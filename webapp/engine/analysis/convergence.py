@@ -13,17 +13,21 @@ holds it, or that holds the state of a later generation in force by then."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from webapp.engine.analysis.drift import _iso, _named_addresses
-from webapp.engine.analysis.fleet import HostState, Workload
-from webapp.engine.analysis.intended import intended_pairs
-from webapp.engine.analysis.ports import PortSet
+from collectors.intent import Intent
+from webapp.engine.analysis.drift import _iso, _single_address
+from webapp.engine.analysis.fleet import Fleet, HostState, Workload
+from webapp.engine.analysis.graph import EffectiveGraph, PairMap
+from webapp.engine.analysis.intended import _peer_members, intended_pairs, memberships, ports_of
+from webapp.engine.analysis.ports import EMPTY, PortSet
 from webapp.engine.analysis.probe import HostProbe
 
 Pair = tuple[str, str]
@@ -177,94 +181,302 @@ def generations(history: History) -> list[Generation]:
     """Every generation with its judged pairs (the contract in the module docstring)."""
     out: list[Generation] = []
     previous: Generation | None = None
+    previous_intent: Any = None
+    first_named: dict[str, Workload] = {}
+    for workload in history.workloads:
+        first_named.setdefault(workload.name, workload)
     for number, opening in enumerate(openings(history), start=1):
         current = history.intent_at(opening.at)
         version, intent = current if current is not None else (None, None)
         live = history.live_at(opening.at)
-        intended = intended_pairs(intent, live, history.namespaces)
-        generation = Generation(number, opening, version, live, intended,
-                                started=frozenset(opening.started))
         names = [w.name for w in live]
-        if previous is None:
-            generation.judged = {(s, d): EVERYTHING for s in names for d in names if s != d}
+        if previous is None or intent is not previous_intent or not (
+                _unique(live) and _unique(previous.workloads)):
+            intended = intended_pairs(intent, live, history.namespaces)
+            judged = _judged(previous, intended, names)
         else:
-            before = previous.intended
-            existed = {w.name for w in previous.workloads}
-            for pair in set(intended) | set(before):
-                if pair[0] not in names or pair[1] not in names:
-                    continue
-                old = before.get(pair, PortSet()) if set(pair) <= existed else PortSet()
-                new = intended.get(pair, PortSet())
-                changed = (new - old) | (old - new)
-                if changed:
-                    generation.judged[pair] = changed
-            for name in opening.started:
-                for src in names:
-                    if src != name:
-                        generation.judged[(src, name)] = EVERYTHING
-        for name in opening.stopped:
-            workload = next((w for w in history.workloads if w.name == name), None)
-            for text in workload.addresses if workload is not None else ():
-                address = str(ipaddress.ip_address(text))
-                if not any(address in (str(ipaddress.ip_address(a)) for a in w.addresses)
-                           for w in live):
-                    generation.forget.setdefault(address, ())
-                    generation.forget[address] += (name,)
+            intended, judged = _membership_change(previous, intent, live, history.namespaces)
+        generation = Generation(number, opening, version, live, intended, judged,
+                                frozenset(opening.started))
+        for name in opening.started:
+            for src in names:
+                if src != name:
+                    generation.judged[(src, name)] = EVERYTHING
+        if opening.stopped:
+            addresses = {str(ipaddress.ip_address(a)) for w in live for a in w.addresses}
+            for name in opening.stopped:
+                stopped = first_named.get(name)
+                for text in stopped.addresses if stopped is not None else ():
+                    address = str(ipaddress.ip_address(text))
+                    if address not in addresses:
+                        generation.forget.setdefault(address, ())
+                        generation.forget[address] += (name,)
         out.append(generation)
-        previous = generation
+        previous, previous_intent = generation, intent
     return out
 
 
-class _HostCheck:
-    """Whether one host holds its part of a generation at one of its snapshots."""
+def _unique(workloads: Sequence[Workload]) -> bool:
+    return len({w.name for w in workloads}) == len(workloads)
 
-    def __init__(self, history: History, host: str) -> None:
-        self.history, self.host = history, host
-        self._probes: dict[tuple[int, int], HostProbe] = {}
 
-    def probe(self, position: int, generation: Generation) -> HostProbe:
-        key = (position, generation.number)
-        found = self._probes.get(key)
+def _judged(previous: Generation | None, intended: dict[Pair, PortSet],
+            names: Sequence[str], pairs: Iterable[Pair] | None = None) -> dict[Pair, PortSet]:
+    """The pairs (all of them, or those of `pairs`) whose intended ports changed since
+    `previous`, with the ports that changed; the first generation judges every pair."""
+    if previous is None:
+        return {(s, d): EVERYTHING for s in names for d in names if s != d}
+    before = previous.intended
+    existed = {w.name for w in previous.workloads}
+    present = set(names)
+    judged: dict[Pair, PortSet] = {}
+    for pair in (set(intended) | set(before)) if pairs is None else pairs:
+        if pair[0] not in present or pair[1] not in present:
+            continue
+        old = before.get(pair, EMPTY) if pair[0] in existed and pair[1] in existed else EMPTY
+        new = intended.get(pair, EMPTY)
+        if old == new:
+            continue
+        changed = (new - old) | (old - new)
+        if changed:
+            judged[pair] = changed
+    return judged
+
+
+def _membership_change(previous: Generation, intent: Any, live: tuple[Workload, ...],
+                       namespaces: Mapping[str, Mapping[str, str]]
+                       ) -> tuple[dict[Pair, PortSet], dict[Pair, PortSet]]:
+    """Intended and judged pairs when only workloads changed since `previous` (same intent,
+    names unique): a pair's intended ports depend on its two workloads alone, so only pairs
+    with a workload started, stopped or changed are read again."""
+    was = {w.name: w for w in previous.workloads}
+    now = {w.name: w for w in live}
+    touched = {name for name, w in now.items() if was.get(name) is not w}
+    touched |= was.keys() - now.keys()
+    intended: dict[Pair, PortSet] = {}
+    again: list[Pair] = []
+    for pair, ports in previous.intended.items():
+        if pair[0] in touched or pair[1] in touched:
+            again.append(pair)
+        else:
+            intended[pair] = ports
+    fresh = _pairs_touching(intent, live, touched & now.keys(), namespaces)
+    intended.update(fresh)
+    return intended, _judged(previous, intended, list(now), [*again, *fresh])
+
+
+def _pairs_touching(intent: Any, live: Sequence[Workload], touched: set[str],
+                    namespaces: Mapping[str, Mapping[str, str]]) -> dict[Pair, PortSet]:
+    """intended_pairs restricted to the pairs with a workload in `touched`."""
+    out: dict[Pair, PortSet] = {}
+    if intent is None or not touched:
+        return out
+    if not isinstance(intent, Intent):
+        for name in sorted(touched):
+            one = next(w for w in live if w.name == name)
+            for other in live:
+                if other.name == name:
+                    continue
+                for a, b in ((one, other), (other, one)):
+                    ports = ports_of(intent.allowed_ports(a, b, namespaces or {}))
+                    if ports:
+                        out[(a.name, b.name)] = ports
+        return out
+    ordered = sorted(live, key=lambda w: w.name)
+    members = memberships(intent.segments, ordered)
+    for allow in intent.allows:
+        ports = ports_of(allow.ports)
+        if not ports:
+            continue
+        sources = _peer_members(allow.source, members, ordered)
+        destinations = _peer_members(allow.destination, members, ordered)
+        for src in sources:
+            for dst in destinations if src in touched else (
+                    d for d in destinations if d in touched):
+                if src != dst:
+                    known = out.get((src, dst))
+                    out[(src, dst)] = ports if known is None else known | ports
+    return out
+
+
+Part = list[tuple[Pair, PortSet, bool]]  # judged pair, judged ports, at its destination?
+
+
+def _parts(generation: Generation) -> dict[str, Part]:
+    """Each host's judged pairs: at the destination's host, and at the source's (elsewhere)
+    when the generation allows the pair something."""
+    where = {w.name: w.host for w in generation.workloads}
+    out: dict[str, Part] = {}
+    for (src, dst), ports in generation.judged.items():
+        dst_host = where.get(dst)
+        if dst_host is not None:
+            out.setdefault(dst_host, []).append(((src, dst), ports, True))
+        src_host = where.get(src)
+        if src_host is not None and src_host != dst_host and generation.intended.get((src, dst)):
+            out.setdefault(src_host, []).append(((src, dst), ports, False))
+    return out
+
+
+class _Generations:
+    """The generations with what compute_convergence reads of them, each worked out once."""
+
+    def __init__(self, gens: list[Generation]) -> None:
+        self.gens = gens
+        self.opened = [g.opening.at for g in gens]
+        self.names = {g.number: frozenset(w.name for w in g.workloads) for g in gens}
+        self._parts: dict[int, dict[str, Part]] = {}
+        self.single: dict[str, str | None] = {}  # address text -> _single_address of it
+        self._meets: dict[tuple[PortSet, PortSet], PortSet] = {}
+        # One probe a snapshot serves every generation when no two workloads share a name:
+        # a pair's answer depends on the host's rules and the pair's two workloads only.
+        everyone: dict[str, Workload] = {}
+        self.base: EffectiveGraph | None = None  # built lazily, over every workload
+        for workload in (w for g in gens for w in g.workloads):
+            if everyone.setdefault(workload.name, workload) is not workload:
+                break
+        else:
+            self.base = EffectiveGraph(Fleet({}, tuple(everyone.values())))
+
+    def part(self, generation: Generation, host: str) -> Part:
+        parts = self._parts.get(generation.number)
+        if parts is None:
+            parts = self._parts[generation.number] = _parts(generation)
+        return parts.get(host, [])
+
+    def meet(self, a: PortSet, b: PortSet) -> PortSet:
+        """a & b, worked out once: a history has few distinct port sets."""
+        found = self._meets.get((a, b))
         if found is None:
-            state = self.history.host_state(self.host, position)
-            found = self._probes[key] = HostProbe(state, generation.workloads)
+            found = self._meets[(a, b)] = a & b
         return found
 
-    def part(self, generation: Generation) -> tuple[list[tuple[Pair, PortSet, bool]],
-                                                     list[str]]:
-        """The pairs judged at this host (pair, judged ports, as destination?) and the
-        addresses it must forget."""
-        where = {w.name: w.host for w in generation.workloads}
-        pairs = []
-        for (src, dst), ports in generation.judged.items():
-            if where.get(dst) == self.host:
-                pairs.append(((src, dst), ports, True))
-            elif where.get(src) == self.host and generation.intended.get((src, dst)):
-                pairs.append(((src, dst), ports, False))
-        return pairs, list(generation.forget)
+    def in_force(self, index: int, at: datetime) -> Generation:
+        """The newest generation opened by `at`, no older than gens[index]."""
+        return self.gens[max(index, bisect_right(self.opened, at) - 1)]
+
+
+def _shared_probe(base: EffectiveGraph, state: HostState) -> HostProbe:
+    """A probe of one snapshot over `base`'s workloads that reuses `base`'s address index and
+    shares its templates: like destinations get the same answers on any host, at any time, as
+    they do within one graph of the whole fleet."""
+    graph = copy.copy(base)
+    graph.fleet = Fleet({state.name: state}, base.fleet.workloads)
+    graph._engines, graph._ingress, graph._egress = {}, {}, {}
+    graph._into, graph._combined, graph._keep = {}, {}, []
+    graph.pairs = PairMap(graph._into)
+    probe = HostProbe.__new__(HostProbe)
+    probe.host, probe.graph = state.name, graph
+    return probe
+
+
+def _named(state: HostState, single: dict[str, str | None]) -> frozenset[str]:
+    """The single addresses a host's rules or sets name (drift's _named_addresses), reading
+    each text once: the same set members come back in snapshot after snapshot."""
+    rules = state.rules
+    if rules is None:
+        return frozenset()
+    texts: list[str] = []
+    for ruleset in rules.rulesets.values():
+        for rule in ruleset.rules():
+            for opt in rule.spec.base:
+                if opt.name in ("source", "destination"):
+                    texts.extend(opt.value.split(","))
+    if rules.ipsets is not None:
+        texts.extend(str(value) for ipset in rules.ipsets.sets.values()
+                     for member in ipset.members if not member.nomatch
+                     for value in member.values[:1])
+    if rules.nft is not None:
+        texts.extend(str(e) for table in rules.nft.tables.values()
+                     for nset in table.sets.values() for e in nset.elements
+                     if isinstance(e, str))
+    out = set()
+    for text in texts:
+        if text not in single:
+            single[text] = _single_address(text)
+        address = single[text]
+        if address is not None:
+            out.add(address)
+    return frozenset(out)
+
+
+class _HostCheck:
+    """Whether one host holds its part of a generation at one of its snapshots; answers are
+    kept by snapshot content, which repeats from one snapshot to the next."""
+
+    def __init__(self, history: History, host: str, gens: _Generations) -> None:
+        self.history, self.host, self.gens = history, host, gens
+        self.times = history.snapshot_times(host)
+        self.ordered = all(a <= b for a, b in zip(self.times, self.times[1:], strict=False))
+        self._contents: dict[int, tuple[Hashable, HostState]] = {}
+        self._probes: dict[Hashable, HostProbe] = {}
+        self._named: dict[Hashable, frozenset[str]] = {}
+        self._holds: dict[tuple[Hashable, int, int], bool] = {}
+
+    def since(self, opened: datetime) -> tuple[int | None, list[int]]:
+        """The last snapshot before `opened` and those from it on, in order."""
+        if self.ordered:
+            first = bisect_left(self.times, opened)
+            return (first - 1 if first else None), list(range(first, len(self.times)))
+        before = [i for i, t in enumerate(self.times) if t < opened]
+        return (before[-1] if before else None), [
+            i for i, t in enumerate(self.times) if not t < opened]
+
+    def content(self, position: int) -> tuple[Hashable, HostState]:
+        found = self._contents.get(position)
+        if found is None:
+            state = self.history.host_state(self.host, position)
+            rules = state.rules
+            key: Hashable = ("at", position) if state.snapshot_hash is None else (
+                state.snapshot_hash, state.addresses, tuple(sorted(state.labels.items())),
+                rules is None, rules.local_addresses if rules is not None else None)
+            found = self._contents[position] = (key, state)
+        return found
+
+    def probe(self, key: Hashable, state: HostState, judge: Generation) -> HostProbe:
+        base = self.gens.base
+        probe_key = (key, 0 if base is not None else judge.number)
+        found = self._probes.get(probe_key)
+        if found is None:
+            found = self._probes[probe_key] = (
+                _shared_probe(base, state) if base is not None
+                else HostProbe(state, judge.workloads))
+        return found
 
     def holds(self, position: int | None, generation: Generation,
               judge: Generation) -> bool:
         """At a snapshot, the host holds `generation`'s part with `judge`'s intended verdicts."""
-        pairs, forget = self.part(generation)
+        pairs, forget = self.gens.part(generation, self.host), generation.forget
         if not pairs and not forget:
             return True
         if position is None:
             return False
-        probe = self.probe(position, judge)
+        key, state = self.content(position)
+        memo = (key, generation.number, judge.number)
+        found = self._holds.get(memo)
+        if found is None:
+            found = self._holds[memo] = self._holds_now(key, state, pairs, forget, judge)
+        return found
+
+    def _holds_now(self, key: Hashable, state: HostState, pairs: Part,
+                   forget: Mapping[str, tuple[str, ...]], judge: Generation) -> bool:
+        probe = self.probe(key, state, judge)
+        names = self.gens.names[judge.number]
+        shared = self.gens.base is not None  # else the probe knows the judge's workloads
+        intended, meet = judge.intended, self.gens.meet
         for (src, dst), ports, inbound in pairs:
-            if not probe.knows(src, dst):
+            if src not in names or dst not in names or not (shared or probe.knows(src, dst)):
                 continue  # a workload of the pair is gone by the judging generation
-            wanted = judge.intended.get((src, dst), PortSet()) & ports
+            wanted = meet(intended.get((src, dst), EMPTY), ports)
             if inbound:
-                if probe.ingress(src, dst) & ports != wanted:
+                if meet(probe.ingress(src, dst), ports) != wanted:
                     return False
             elif wanted - probe.egress(src, dst):
                 return False
         if forget:
-            state = self.history.host_state(self.host, position)
-            named = {address for address, *_ in _named_addresses(state)}
-            if named & set(forget):
+            named = self._named.get(key)
+            if named is None:
+                named = self._named[key] = _named(state, self.gens.single)
+            if not named.isdisjoint(forget):
                 return False
         return True
 
@@ -272,32 +484,36 @@ class _HostCheck:
 DropCounter = Callable[[str, "Generation", datetime | None], list[Mapping[str, Any]]]
 
 
-def compute_convergence(history: History, drops: DropCounter | None = None
+def compute_convergence(history: History, drops: DropCounter | None = None,
+                        known: Mapping[int, GenerationReport] | None = None
                         ) -> list[GenerationReport]:
     """Every generation's convergence report; `drops(host, generation, converged_at)` lists
-    what a listed host dropped that the generation allows, while it had not converged."""
-    gens = generations(history)
-    checks = {host: _HostCheck(history, host) for host in history.hosts}
+    what a listed host dropped that the generation allows, while it had not converged.
+    `known` gives reports that cannot have changed (by generation number), taken as they are."""
+    gens = _Generations(generations(history))
+    checks: dict[str, _HostCheck] = {}
     reports = []
-    for index, generation in enumerate(gens):
+    for index, generation in enumerate(gens.gens):
+        reused = known.get(generation.number) if known is not None else None
+        if reused is not None:
+            reports.append(reused)
+            continue
         opened = generation.opening.at
         rows = []
         dropped: list[Mapping[str, Any]] = []
         for host in history.hosts:
-            check = checks[host]
-            pairs, forget = check.part(generation)
-            if not pairs and not forget:
+            if not gens.part(generation, host) and not generation.forget:
                 continue
-            times = history.snapshot_times(host)
-            before = [i for i, t in enumerate(times) if t < opened]
-            last = before[-1] if before else None
+            check = checks.get(host)
+            if check is None:
+                check = checks[host] = _HostCheck(history, host, gens)
+            last, positions = check.since(opened)
             if check.holds(last, generation, generation):
                 continue
             converged_at = None
-            for position, at in enumerate(times):
-                if at < opened:
-                    continue
-                judge = _in_force(gens, index, at)
+            for position in positions:
+                at = check.times[position]
+                judge = gens.in_force(index, at)
                 if check.holds(position, generation, generation) or (
                         judge is not generation and check.holds(position, judge, judge)
                         and check.holds(position, generation, judge)):
@@ -311,15 +527,6 @@ def compute_convergence(history: History, drops: DropCounter | None = None
                                         generation.intent, opened, tuple(rows),
                                         tuple(dropped)))
     return reports
-
-
-def _in_force(gens: list[Generation], index: int, at: datetime) -> Generation:
-    """The newest generation opened by `at`, no older than gens[index]."""
-    chosen = gens[index]
-    for generation in gens[index + 1:]:
-        if generation.opening.at <= at:
-            chosen = generation
-    return chosen
 
 
 def reports_to_dict(reports: Iterable[GenerationReport]) -> dict[str, Any]:
