@@ -25,7 +25,7 @@ from typing import Any
 from collectors.intent import Intent
 from webapp.engine.analysis.drift import _iso, _single_address
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
-from webapp.engine.analysis.graph import EffectiveGraph, PairMap
+from webapp.engine.analysis.graph import FAMILIES, EffectiveGraph, PairMap
 from webapp.engine.analysis.intended import _peer_members, intended_pairs, memberships, ports_of
 from webapp.engine.analysis.ports import EMPTY, PortSet
 from webapp.engine.analysis.probe import HostProbe
@@ -299,21 +299,39 @@ def _pairs_touching(intent: Any, live: Sequence[Workload], touched: set[str],
     return out
 
 
-Part = list[tuple[Pair, PortSet, bool]]  # judged pair, judged ports, at its destination?
+@dataclass(slots=True)
+class _Part:
+    """One host's judged pairs in a generation: by destination those it hosts (source,
+    judged ports), and those whose source it hosts, sent elsewhere."""
+
+    inbound: dict[str, list[tuple[str, PortSet]]] = field(default_factory=dict)
+    outbound: list[tuple[Pair, PortSet]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.inbound or self.outbound)
 
 
-def _parts(generation: Generation) -> dict[str, Part]:
+NO_PART = _Part()
+
+
+def _parts(generation: Generation) -> dict[str, _Part]:
     """Each host's judged pairs: at the destination's host, and at the source's (elsewhere)
     when the generation allows the pair something."""
     where = {w.name: w.host for w in generation.workloads}
-    out: dict[str, Part] = {}
+    out: dict[str, _Part] = {}
     for (src, dst), ports in generation.judged.items():
         dst_host = where.get(dst)
         if dst_host is not None:
-            out.setdefault(dst_host, []).append(((src, dst), ports, True))
+            part = out.get(dst_host)
+            if part is None:
+                part = out[dst_host] = _Part()
+            part.inbound.setdefault(dst, []).append((src, ports))
         src_host = where.get(src)
         if src_host is not None and src_host != dst_host and generation.intended.get((src, dst)):
-            out.setdefault(src_host, []).append(((src, dst), ports, False))
+            part = out.get(src_host)
+            if part is None:
+                part = out[src_host] = _Part()
+            part.outbound.append(((src, dst), ports))
     return out
 
 
@@ -324,9 +342,9 @@ class _Generations:
         self.gens = gens
         self.opened = [g.opening.at for g in gens]
         self.names = {g.number: frozenset(w.name for w in g.workloads) for g in gens}
-        self._parts: dict[int, dict[str, Part]] = {}
+        self._parts: dict[int, dict[str, _Part]] = {}
         self.single: dict[str, str | None] = {}  # address text -> _single_address of it
-        self._meets: dict[tuple[PortSet, PortSet], PortSet] = {}
+        self._meets: dict[tuple[int, int], tuple[PortSet, PortSet, PortSet]] = {}
         # One probe a snapshot serves every generation when no two workloads share a name:
         # a pair's answer depends on the host's rules and the pair's two workloads only.
         everyone: dict[str, Workload] = {}
@@ -337,18 +355,19 @@ class _Generations:
         else:
             self.base = EffectiveGraph(Fleet({}, tuple(everyone.values())))
 
-    def part(self, generation: Generation, host: str) -> Part:
+    def part(self, generation: Generation, host: str) -> _Part:
         parts = self._parts.get(generation.number)
         if parts is None:
             parts = self._parts[generation.number] = _parts(generation)
-        return parts.get(host, [])
+        return parts.get(host, NO_PART)
 
     def meet(self, a: PortSet, b: PortSet) -> PortSet:
-        """a & b, worked out once: a history has few distinct port sets."""
-        found = self._meets.get((a, b))
+        """a & b, worked out once per pair of port set objects (a history has few): the entry
+        keeps both alive, so that their ids name them."""
+        found = self._meets.get((id(a), id(b)))
         if found is None:
-            found = self._meets[(a, b)] = a & b
-        return found
+            found = self._meets[(id(a), id(b))] = (a, b, a & b)
+        return found[2]
 
     def in_force(self, index: int, at: datetime) -> Generation:
         """The newest generation opened by `at`, no older than gens[index]."""
@@ -445,8 +464,8 @@ class _HostCheck:
     def holds(self, position: int | None, generation: Generation,
               judge: Generation) -> bool:
         """At a snapshot, the host holds `generation`'s part with `judge`'s intended verdicts."""
-        pairs, forget = self.gens.part(generation, self.host), generation.forget
-        if not pairs and not forget:
+        part, forget = self.gens.part(generation, self.host), generation.forget
+        if not part and not forget:
             return True
         if position is None:
             return False
@@ -454,23 +473,37 @@ class _HostCheck:
         memo = (key, generation.number, judge.number)
         found = self._holds.get(memo)
         if found is None:
-            found = self._holds[memo] = self._holds_now(key, state, pairs, forget, judge)
+            found = self._holds[memo] = self._holds_now(key, state, part, forget, judge)
         return found
 
-    def _holds_now(self, key: Hashable, state: HostState, pairs: Part,
+    def _holds_now(self, key: Hashable, state: HostState, part: _Part,
                    forget: Mapping[str, tuple[str, ...]], judge: Generation) -> bool:
+        # The probe knows every workload of the judge (and, shared, others too): a pair
+        # whose workload is gone by the judging generation is not asked about.
         probe = self.probe(key, state, judge)
         names = self.gens.names[judge.number]
-        shared = self.gens.base is not None  # else the probe knows the judge's workloads
         intended, meet = judge.intended, self.gens.meet
-        for (src, dst), ports, inbound in pairs:
-            if src not in names or dst not in names or not (shared or probe.knows(src, dst)):
-                continue  # a workload of the pair is gone by the judging generation
-            wanted = meet(intended.get((src, dst), EMPTY), ports)
-            if inbound:
-                if meet(probe.ingress(src, dst), ports) != wanted:
+        graph = probe.graph
+        for dst, sources in part.inbound.items():
+            if dst not in names:
+                continue
+            destination = graph.workloads[dst]
+            sides = [(graph._ingress_side(family, destination), graph._position[family])
+                     for family in FAMILIES if destination.address(family) is not None]
+            for src, ports in sources:
+                if src not in names:
+                    continue
+                allowed = EMPTY  # probe.ingress, with the destination's sides read once
+                for side, positions in sides:
+                    position = positions.get(src)
+                    if position is not None:
+                        verdicts = side.individual.get(src) or side.at(position)
+                        allowed = allowed | verdicts.allowed
+                if meet(allowed, ports) != meet(intended.get((src, dst), EMPTY), ports):
                     return False
-            elif wanted - probe.egress(src, dst):
+        for (src, dst), ports in part.outbound:
+            if src in names and dst in names and (
+                    meet(intended.get((src, dst), EMPTY), ports) - probe.egress(src, dst)):
                 return False
         if forget:
             named = self._named.get(key)
