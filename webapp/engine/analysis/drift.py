@@ -579,10 +579,12 @@ class _ControlPlaneIndex:
             for position in targets:
                 self.allows_into.setdefault(position, []).append(number)
 
-    def part(self, intent: Intent, host: str) -> tuple[Intent, list[WorkloadSpec]]:
+    def part(self, intent: Intent, host: str, use_sets: bool
+             ) -> tuple[Intent, list[WorkloadSpec]]:
         """The allows into the host's workloads with the segments they name, and the host's
-        workloads with the members of those allows' source segments: render_host writes the
-        same text from these as from the whole intent and inventory."""
+        workloads with (per peer) the members of those allows' source segments: render_host
+        writes the same iptables text from these as from the whole intent and inventory
+        (with sets, members are in the ipset text only)."""
         local = self.by_host.get(host, [])
         numbers = sorted({n for p in local for n in self.allows_into.get(p, ())})
         allows = tuple(intent.allows[n] for n in numbers)
@@ -590,7 +592,7 @@ class _ControlPlaneIndex:
                  if peer.segment is not None}
         keep = set(local)
         for allow in allows:
-            if allow.source.segment is not None:
+            if allow.source.segment is not None and not use_sets:
                 keep.update(self.members[allow.source.segment])
         segments = {n: s for n, s in intent.segments.items() if n in names}
         return (replace(intent, segments=segments, allows=allows),
@@ -648,7 +650,7 @@ class ControlPlaneRules(Mapping[str, Container[str]]):
         assert self._intent is not None
         if self._index is None:
             self._index = _ControlPlaneIndex(self._intent, self._fleet)
-        part, specs = self._index.part(self._intent, host)
+        part, specs = self._index.part(self._intent, host, use_sets)
         rendered = render_host(host, part, specs, use_sets=use_sets)
         return frozenset(rule_body(r) for r in
                          parse_iptables_save(rendered.iptables, "<rendered>").rules())
@@ -718,10 +720,15 @@ def _foreign(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Ite
                 decided.setdefault(evidence, set())
         return found
 
+    # Egress is decided on the source's host, ingress on the destination's: a side on a host
+    # out of the scope has no evidence to give.
+    whole = scope.hosts is None
     for group in _scoped_pairs(graph, scope):
         for pair in group:
-            accepting(pair.egress, pair.allowed)
-            accepting(pair.ingress, pair.allowed)
+            if whole or pair.src in local:
+                accepting(pair.egress, pair.allowed)
+            if whole or pair.dst in local:
+                accepting(pair.ingress, pair.allowed)
     seen: set[tuple[str, str, str, int | None]] = set()
     chosen: list[Evidence] = []
     for evidence in sorted(decided, key=lambda e: (e.host, e.table, e.chain,
@@ -735,8 +742,11 @@ def _foreign(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Ite
         wanted = set(chosen)
         for group in _scoped_pairs(graph, scope):
             for pair in group:
-                for evidence in (*accepting(pair.egress, pair.allowed),
-                                 *accepting(pair.ingress, pair.allowed)):
+                for evidence in (
+                        *(accepting(pair.egress, pair.allowed) if whole or pair.src in local
+                          else ()),
+                        *(accepting(pair.ingress, pair.allowed) if whole or pair.dst in local
+                          else ())):
                     if evidence in wanted:
                         decided[evidence].update((pair.src, pair.dst))
     for evidence in chosen:
