@@ -195,3 +195,9 @@ def test_a_bundles_drift_of_one_host_is_its_part_of_the_cli_json() -> None:
     assert analysis.drift_json(hosts=hosts[:2])["findings"] == [
         f for f in whole if f["host"] in hosts[:2]]
     assert analysis.drift_json()["findings"] == whole
+
+
+def test_a_host_name_where_host_names_are_expected_fails_loudly() -> None:
+    graph, context = planted()
+    with pytest.raises(TypeError, match="collection of host names"):
+        compute_drift(graph, context, hosts="n1")
