@@ -17,7 +17,7 @@ import copy
 import ipaddress
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,10 +64,11 @@ class Generation:
     opening: Opening
     intent: str | None
     workloads: tuple[Workload, ...]  # live once it opened
-    intended: dict[Pair, PortSet]
+    intended: Mapping[Pair, PortSet]
     judged: dict[Pair, PortSet] = field(default_factory=dict)  # pair -> judged ports
     started: frozenset[str] = frozenset()
     forget: dict[str, tuple[str, ...]] = field(default_factory=dict)  # address -> workloads
+    judges_all: bool = False  # the first generation judges every pair; `judged` stays empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ def generations(history: History) -> list[Generation]:
     out: list[Generation] = []
     previous: Generation | None = None
     previous_intent: Any = None
+    store = _IntendedStore()
     first_named: dict[str, Workload] = {}
     for workload in history.workloads:
         first_named.setdefault(workload.name, workload)
@@ -190,15 +192,18 @@ def generations(history: History) -> list[Generation]:
         version, intent = current if current is not None else (None, None)
         live = history.live_at(opening.at)
         names = [w.name for w in live]
+        intended: Mapping[Pair, PortSet]
         if previous is None or intent is not previous_intent or not (
                 _unique(live) and _unique(previous.workloads)):
-            intended = intended_pairs(intent, live, history.namespaces)
-            judged = _judged(previous, intended, names)
+            every = intended_pairs(intent, live, history.namespaces)
+            judged = _judged(previous, every, names)
+            intended = store.replace(number, every)
         else:
-            intended, judged = _membership_change(previous, intent, live, history.namespaces)
+            intended, judged = _membership_change(store, number, previous, intent, live,
+                                                  history.namespaces)
         generation = Generation(number, opening, version, live, intended, judged,
-                                frozenset(opening.started))
-        for name in opening.started:
+                                frozenset(opening.started), judges_all=previous is None)
+        for name in opening.started if previous is not None else ():
             for src in names:
                 if src != name:
                     generation.judged[(src, name)] = EVERYTHING
@@ -220,12 +225,13 @@ def _unique(workloads: Sequence[Workload]) -> bool:
     return len({w.name for w in workloads}) == len(workloads)
 
 
-def _judged(previous: Generation | None, intended: dict[Pair, PortSet],
+def _judged(previous: Generation | None, intended: Mapping[Pair, PortSet],
             names: Sequence[str], pairs: Iterable[Pair] | None = None) -> dict[Pair, PortSet]:
     """The pairs (all of them, or those of `pairs`) whose intended ports changed since
-    `previous`, with the ports that changed; the first generation judges every pair."""
+    `previous`, with the ports that changed (the first generation judges every pair: none
+    listed)."""
     if previous is None:
-        return {(s, d): EVERYTHING for s in names for d in names if s != d}
+        return {}
     before = previous.intended
     existed = {w.name for w in previous.workloads}
     present = set(names)
@@ -243,9 +249,9 @@ def _judged(previous: Generation | None, intended: dict[Pair, PortSet],
     return judged
 
 
-def _membership_change(previous: Generation, intent: Any, live: tuple[Workload, ...],
-                       namespaces: Mapping[str, Mapping[str, str]]
-                       ) -> tuple[dict[Pair, PortSet], dict[Pair, PortSet]]:
+def _membership_change(store: _IntendedStore, number: int, previous: Generation, intent: Any,
+                       live: tuple[Workload, ...], namespaces: Mapping[str, Mapping[str, str]]
+                       ) -> tuple[Mapping[Pair, PortSet], dict[Pair, PortSet]]:
     """Intended and judged pairs when only workloads changed since `previous` (same intent,
     names unique): a pair's intended ports depend on its two workloads alone, so only pairs
     with a workload started, stopped or changed are read again."""
@@ -253,16 +259,89 @@ def _membership_change(previous: Generation, intent: Any, live: tuple[Workload, 
     now = {w.name: w for w in live}
     touched = {name for name, w in now.items() if was.get(name) is not w}
     touched |= was.keys() - now.keys()
-    intended: dict[Pair, PortSet] = {}
-    again: list[Pair] = []
-    for pair, ports in previous.intended.items():
-        if pair[0] in touched or pair[1] in touched:
-            again.append(pair)
-        else:
-            intended[pair] = ports
     fresh = _pairs_touching(intent, live, touched & now.keys(), namespaces)
-    intended.update(fresh)
+    again = [pair for pair in store.touching(touched) if pair in previous.intended]
+    intended = store.change(number, fresh, again)
     return intended, _judged(previous, intended, list(now), [*again, *fresh])
+
+
+class _IntendedStore:
+    """Every generation's intended ports, each pair's kept once a change: generations that
+    only start or stop workloads change few pairs of millions."""
+
+    def __init__(self) -> None:
+        self.values: dict[Pair, list[tuple[int, PortSet | None]]] = {}  # by generation
+        self.by_name: dict[str, set[Pair]] = {}
+
+    def at(self, pair: Pair, number: int) -> PortSet | None:
+        values = self.values.get(pair)
+        if values is None:
+            return None
+        if values[-1][0] <= number:
+            return values[-1][1]
+        index = bisect_right(values, number, key=lambda v: v[0])
+        return values[index - 1][1] if index else None
+
+    def touching(self, names: Iterable[str]) -> set[Pair]:
+        """Every pair ever intended with one of `names`."""
+        return set().union(*(self.by_name.get(name, ()) for name in names))
+
+    def put(self, number: int, pair: Pair, ports: PortSet | None) -> None:
+        values = self.values.get(pair)
+        if values is None:
+            if ports is not None:
+                self.values[pair] = [(number, ports)]
+                self.by_name.setdefault(pair[0], set()).add(pair)
+                self.by_name.setdefault(pair[1], set()).add(pair)
+        elif values[-1][1] != ports:
+            values.append((number, ports))
+
+    def replace(self, number: int, intended: Mapping[Pair, PortSet]) -> _IntendedAt:
+        """Generation `number` intends exactly `intended`."""
+        for pair in self.values:
+            if pair not in intended:
+                self.put(number, pair, None)
+        for pair, ports in intended.items():
+            self.put(number, pair, ports)
+        return _IntendedAt(self, number)
+
+    def change(self, number: int, fresh: Mapping[Pair, PortSet], again: Iterable[Pair]
+               ) -> _IntendedAt:
+        """Generation `number` intends what the one before did, but `fresh` for its pairs
+        and nothing for the pairs of `again` that `fresh` leaves out."""
+        for pair in again:
+            if pair not in fresh:
+                self.put(number, pair, None)
+        for pair, ports in fresh.items():
+            self.put(number, pair, ports)
+        return _IntendedAt(self, number)
+
+
+class _IntendedAt(Mapping[Pair, PortSet]):
+    """One generation's intended ports: pair -> ports, for the pairs allowed something."""
+
+    def __init__(self, store: _IntendedStore, number: int) -> None:
+        self.store, self.number = store, number
+
+    def __getitem__(self, pair: Pair) -> PortSet:
+        ports = self.store.at(pair, self.number)
+        if ports is None:
+            raise KeyError(pair)
+        return ports
+
+    def get(self, pair: Pair, default: Any = None) -> Any:
+        ports = self.store.at(pair, self.number)
+        return default if ports is None else ports
+
+    def __contains__(self, pair: object) -> bool:
+        return isinstance(pair, tuple) and self.store.at(pair, self.number) is not None
+
+    def __iter__(self) -> Iterator[Pair]:
+        return (pair for pair in self.store.values
+                if self.store.at(pair, self.number) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _pairs_touching(intent: Any, live: Sequence[Workload], touched: set[str],
@@ -302,10 +381,12 @@ def _pairs_touching(intent: Any, live: Sequence[Workload], touched: set[str],
 @dataclass(slots=True)
 class _Part:
     """One host's judged pairs in a generation: by destination those it hosts (source,
-    judged ports), and those whose source it hosts, sent elsewhere."""
+    judged ports; None: every other workload of `everyone`, every port), and those whose
+    source it hosts, sent elsewhere."""
 
-    inbound: dict[str, list[tuple[str, PortSet]]] = field(default_factory=dict)
+    inbound: dict[str, list[tuple[str, PortSet]] | None] = field(default_factory=dict)
     outbound: list[tuple[Pair, PortSet]] = field(default_factory=list)
+    everyone: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.inbound or self.outbound)
@@ -319,19 +400,26 @@ def _parts(generation: Generation) -> dict[str, _Part]:
     when the generation allows the pair something."""
     where = {w.name: w.host for w in generation.workloads}
     out: dict[str, _Part] = {}
+    if generation.judges_all:
+        everyone = tuple(where)
+        for dst, host in where.items():
+            out.setdefault(host, _Part(everyone=everyone)).inbound[dst] = None
+        for (src, dst), ports in generation.intended.items():
+            src_host, dst_host = where.get(src), where.get(dst)
+            if src_host is not None and dst_host is not None and src_host != dst_host and ports:
+                out.setdefault(src_host, _Part(everyone=everyone)).outbound.append(
+                    ((src, dst), EVERYTHING))
+        return out
     for (src, dst), ports in generation.judged.items():
         dst_host = where.get(dst)
         if dst_host is not None:
-            part = out.get(dst_host)
-            if part is None:
-                part = out[dst_host] = _Part()
-            part.inbound.setdefault(dst, []).append((src, ports))
+            sources = out.setdefault(dst_host, _Part()).inbound.get(dst)
+            if sources is None:
+                sources = out[dst_host].inbound[dst] = []
+            sources.append((src, ports))
         src_host = where.get(src)
         if src_host is not None and src_host != dst_host and generation.intended.get((src, dst)):
-            part = out.get(src_host)
-            if part is None:
-                part = out[src_host] = _Part()
-            part.outbound.append(((src, dst), ports))
+            out.setdefault(src_host, _Part()).outbound.append(((src, dst), ports))
     return out
 
 
@@ -343,7 +431,7 @@ class _Generations:
         self.opened = [g.opening.at for g in gens]
         self.names = {g.number: frozenset(w.name for w in g.workloads) for g in gens}
         self._parts: dict[int, dict[str, _Part]] = {}
-        self.single: dict[str, str | None] = {}  # address text -> _single_address of it
+        self.single: dict[Hashable, str | None] = {}  # a named value -> its address
         self._meets: dict[tuple[int, int], tuple[PortSet, PortSet, PortSet]] = {}
         # One probe a snapshot serves every generation when no two workloads share a name:
         # a pair's answer depends on the host's rules and the pair's two workloads only.
@@ -388,31 +476,32 @@ def _shared_probe(base: EffectiveGraph, state: HostState) -> HostProbe:
     return probe
 
 
-def _named(state: HostState, single: dict[str, str | None]) -> frozenset[str]:
+def _named(state: HostState, single: dict[Hashable, str | None]) -> frozenset[str]:
     """The single addresses a host's rules or sets name (drift's _named_addresses), reading
-    each text once: the same set members come back in snapshot after snapshot."""
+    each value once: the same set members come back in snapshot after snapshot."""
     rules = state.rules
     if rules is None:
         return frozenset()
-    texts: list[str] = []
+    values: list[Any] = []
     for ruleset in rules.rulesets.values():
         for rule in ruleset.rules():
             for opt in rule.spec.base:
                 if opt.name in ("source", "destination"):
-                    texts.extend(opt.value.split(","))
+                    values.extend(opt.value.split(","))
     if rules.ipsets is not None:
-        texts.extend(str(value) for ipset in rules.ipsets.sets.values()
-                     for member in ipset.members if not member.nomatch
-                     for value in member.values[:1])
+        values.extend(value for ipset in rules.ipsets.sets.values()
+                      for member in ipset.members if not member.nomatch
+                      for value in member.values[:1])
     if rules.nft is not None:
-        texts.extend(str(e) for table in rules.nft.tables.values()
-                     for nset in table.sets.values() for e in nset.elements
-                     if isinstance(e, str))
+        values.extend(e for table in rules.nft.tables.values()
+                      for nset in table.sets.values() for e in nset.elements
+                      if isinstance(e, str))
     out = set()
-    for text in texts:
-        if text not in single:
-            single[text] = _single_address(text)
-        address = single[text]
+    for value in values:
+        key = value if type(value) is str else (type(value), value)
+        address = single.get(key, "")
+        if address == "":
+            address = single[key] = _single_address(str(value))
         if address is not None:
             out.add(address)
     return frozenset(out)
@@ -490,7 +579,8 @@ class _HostCheck:
             destination = graph.workloads[dst]
             sides = [(graph._ingress_side(family, destination), graph._position[family])
                      for family in FAMILIES if destination.address(family) is not None]
-            for src, ports in sources:
+            for src, ports in sources if sources is not None else (
+                    (src, EVERYTHING) for src in part.everyone if src != dst):
                 if src not in names:
                     continue
                 allowed = EMPTY  # probe.ingress, with the destination's sides read once
