@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.analysis.fleets import T0, intent, workload
 from tests.engine.analysis.histories import churn_history
 from webapp.engine.analysis.convergence import (
     GenerationReport,
@@ -16,6 +17,7 @@ from webapp.engine.analysis.convergence import (
     compute_convergence,
     reports_to_dict,
 )
+from webapp.engine.analysis.fleet import HostState
 
 RECORDED = Path(__file__).parent / "recorded" / "convergence_churn.json"
 
@@ -62,3 +64,11 @@ def test_a_history_cut_earlier_agrees_on_what_had_closed_by_then(
 
     closed = [r for r in earlier if not r.stragglers]
     assert closed and [reports[r.generation - 1] for r in closed] == closed
+
+
+def test_a_first_generation_of_one_workload_lists_no_host() -> None:
+    web = workload("web-1", "n1", "10.1.0.1", "web")
+    lone = History([("v1", T0, intent([("web", "db", ["tcp/5432"])]))], (web,), ["n1", "n2"],
+                   lambda host: [], lambda host, position: HostState(host))
+
+    assert [r.hosts for r in compute_convergence(lone)] == [()]

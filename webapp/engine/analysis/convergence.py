@@ -402,7 +402,7 @@ def _parts(generation: Generation) -> dict[str, _Part]:
     out: dict[str, _Part] = {}
     if generation.judges_all:
         everyone = tuple(where)
-        for dst, host in where.items():
+        for dst, host in where.items() if len(everyone) > 1 else ():
             out.setdefault(host, _Part(everyone=everyone)).inbound[dst] = None
         for (src, dst), ports in generation.intended.items():
             src_host, dst_host = where.get(src), where.get(dst)
