@@ -317,6 +317,22 @@ class _IntendedStore:
         return _IntendedAt(self, number)
 
 
+def _wanted(intended: Mapping[Pair, PortSet]) -> Callable[[Pair], PortSet]:
+    """intended.get(pair, EMPTY), read straight from the store when there is one."""
+    if not isinstance(intended, _IntendedAt):
+        return lambda pair: intended.get(pair, EMPTY)
+    values_of, number, at = intended.store.values.get, intended.number, intended.store.at
+
+    def wanted(pair: Pair) -> PortSet:
+        values = values_of(pair)
+        if values is None:
+            return EMPTY
+        ports = values[-1][1] if values[-1][0] <= number else at(pair, number)
+        return EMPTY if ports is None else ports
+
+    return wanted
+
+
 class _IntendedAt(Mapping[Pair, PortSet]):
     """One generation's intended ports: pair -> ports, for the pairs allowed something."""
 
@@ -571,8 +587,8 @@ class _HostCheck:
         # whose workload is gone by the judging generation is not asked about.
         probe = self.probe(key, state, judge)
         names = self.gens.names[judge.number]
-        intended, meet = judge.intended, self.gens.meet
-        graph = probe.graph
+        meet, graph = self.gens.meet, probe.graph
+        intended = _wanted(judge.intended)
         for dst, sources in part.inbound.items():
             if dst not in names:
                 continue
@@ -589,11 +605,15 @@ class _HostCheck:
                     if position is not None:
                         verdicts = side.individual.get(src) or side.at(position)
                         allowed = allowed | verdicts.allowed
-                if meet(allowed, ports) != meet(intended.get((src, dst), EMPTY), ports):
+                wanted = intended((src, dst))
+                # Intended ports are over the graph's protocols: all of them leaves them be.
+                if ports is not EVERYTHING:
+                    wanted = meet(wanted, ports)
+                if meet(allowed, ports) != wanted:
                     return False
         for (src, dst), ports in part.outbound:
             if src in names and dst in names and (
-                    meet(intended.get((src, dst), EMPTY), ports) - probe.egress(src, dst)):
+                    meet(intended((src, dst)), ports) - probe.egress(src, dst)):
                 return False
         if forget:
             named = self._named.get(key)
