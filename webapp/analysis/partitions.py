@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from webapp.analysis.timeline import (
     fleet_inputs,
     load_database_timeline,
 )
+from webapp.engine.analysis.edges import workload_edge
 from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.inventory.models import Host
@@ -34,10 +34,9 @@ from webapp.live import broadcast
 
 logger = logging.getLogger(__name__)
 
-# The newest fleet analyses by inputs hash: when the whole fleet is due, each host's task
-# reads its partition from one computation instead of computing the fleet again.
-_RESULTS: OrderedDict[str, FleetResult] = OrderedDict()
-_RESULTS_SIZE = 2
+# The newest fleet analysis by inputs hash: when the whole fleet is due, each host's task
+# reads its partition from one analysis instead of setting up the fleet again.
+_RESULTS: dict[str, FleetResult] = {}
 _LOCK = Lock()
 STEPS = 4  # claimed, fleet computed, partition taken, stored
 
@@ -45,15 +44,51 @@ STEPS = 4  # claimed, fleet computed, partition taken, stored
 partition_stored = Signal()
 
 
-@dataclass(frozen=True, slots=True)
 class FleetResult:
-    """The analysis of the newest state: workload edges and drift findings, as the CLI's JSON,
-    with where each workload lives."""
+    """The analysis of the newest state, read host by host: the workload edges toward a
+    host's workloads and the drift findings naming it, as the CLI's JSON, with where each
+    workload lives. It reads the process's graph, which the next `fleet_result` for other
+    inputs updates in place: read it before asking for another."""
 
-    inputs: FleetInputs
-    edges: tuple[dict[str, Any], ...]
-    findings: tuple[dict[str, Any], ...]
-    hosts_of: dict[str, str]  # workload -> host
+    def __init__(self, inputs: FleetInputs, analysis: DatabaseAnalysis) -> None:
+        self.inputs = inputs
+        self.analysis = analysis
+        self.hosts_of = {w.name: w.host for w in analysis.fleet.workloads}
+
+    def _local(self, host: str) -> list[str]:
+        return [w.name for w in self.analysis.graph.workloads_on(host)]
+
+    def edges_into(self, host: str) -> list[dict[str, Any]]:
+        return [workload_edge(pair)
+                for pair in self.analysis.graph.edges_toward(self._local(host))]
+
+    def findings_of(self, host: str) -> list[dict[str, Any]]:
+        return list(self.analysis.drift_json(hosts=[host])["findings"])
+
+    def exchange(self, host: str) -> tuple[str, set[str]]:
+        """What the host's workloads exchange with other hosts' workloads, as a hash, and the
+        hosts at the other end."""
+        where = self.hosts_of
+        graph = self.analysis.graph
+        local = self._local(host)
+        pairs = sorted((pair for pair in (*graph.edges_toward(local), *graph.edges_from(local))
+                        if (where.get(pair.src) == host) != (where.get(pair.dst) == host)),
+                       key=lambda pair: (pair.src, pair.dst))
+        crossing = [[pair.src, pair.dst, pair.allowed.texts()] for pair in pairs]
+        peers = {where.get(pair.dst if where.get(pair.src) == host else pair.src)
+                 for pair in pairs}
+        digest = hashlib.sha256(json.dumps(crossing, sort_keys=True).encode()).hexdigest()
+        return digest, {p for p in peers if p is not None}
+
+    @property
+    def edges(self) -> list[dict[str, Any]]:
+        """Every workload edge of the fleet (what `segscope graph --json` prints)."""
+        return list(self.analysis.graph_json("workload")["edges"])
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """Every drift finding of the fleet (what `segscope drift --json` prints)."""
+        return list(self.analysis.drift_json()["findings"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +177,9 @@ def _analyse(host_id: int, run: int) -> AnalysisOutcome:
         return AnalysisOutcome("unchanged")
     result = fleet_result(inputs)
     _progress(host_id, run, 2)
-    edges = [e for e in result.edges if result.hosts_of.get(e["dst"]) == host.name]
-    findings = [f for f in result.findings if f["host"] == host.name]
-    exchange, peers = _exchange(host.name, result)
+    edges = result.edges_into(host.name)
+    findings = result.findings_of(host.name)
+    exchange, peers = result.exchange(host.name)
     _progress(host_id, run, 3)
     with transaction.atomic():
         state = AnalysisState.objects.select_for_update().get(host_id=host_id)
@@ -169,7 +204,8 @@ def _analyse(host_id: int, run: int) -> AnalysisOutcome:
 
 
 def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
-    """The engine's graph and drift of the newest state, computed once per inputs."""
+    """The engine's analysis of the newest state, set up once per inputs; each host's part
+    is computed when it is read."""
     inputs = inputs or fleet_inputs()
     with _LOCK:
         found = _RESULTS.get(inputs.digest)
@@ -177,13 +213,11 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         return found
     analysis = DatabaseAnalysis(load_database_timeline())
     _reuse_graph(analysis, inputs)
-    result = FleetResult(inputs, tuple(analysis.graph_json("workload")["edges"]),
-                         tuple(analysis.drift_json()["findings"]),
-                         {w.name: w.host for w in analysis.fleet.workloads})
+    result = FleetResult(inputs, analysis)
     with _LOCK:
+        # The graph is the previous result's, updated: only this result reads it right.
+        _RESULTS.clear()
         _RESULTS[inputs.digest] = result
-        while len(_RESULTS) > _RESULTS_SIZE:
-            _RESULTS.popitem(last=False)
     return result
 
 
@@ -216,21 +250,6 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
         analysis._graph = graph
     with _LOCK:
         _LAST_GRAPH.append((inputs, graph))
-
-
-def _exchange(host: str, result: FleetResult) -> tuple[str, set[str]]:
-    """What the host's workloads exchange with other hosts' workloads, as a hash, and the
-    hosts at the other end."""
-    where = result.hosts_of
-    crossing = []
-    peers = set()
-    for edge in result.edges:
-        src_host, dst_host = where.get(edge["src"]), where.get(edge["dst"])
-        if (src_host == host) != (dst_host == host):
-            crossing.append([edge["src"], edge["dst"], edge["allowed"]])
-            peers.add(dst_host if src_host == host else src_host)
-    digest = hashlib.sha256(json.dumps(crossing, sort_keys=True).encode()).hexdigest()
-    return digest, {p for p in peers if p is not None}
 
 
 def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],

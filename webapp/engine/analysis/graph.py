@@ -486,6 +486,25 @@ class EffectiveGraph:
         for key in sorted(self.pairs):
             yield self.pairs[key]
 
+    def workloads_on(self, host: str) -> list[Workload]:
+        return list(self._by_host.get(host, ()))
+
+    def edges_toward(self, destinations: Iterable[str]) -> Iterator[PairVerdict]:
+        """The allowed pairs toward these workloads, sorted by source then destination."""
+        into = self._into
+        keys = sorted((src, dst) for dst in set(destinations) for src in into.get(dst, ()))
+        for src, dst in keys:
+            yield into[dst][src]
+
+    def edges_from(self, sources: Iterable[str]) -> Iterator[PairVerdict]:
+        """The allowed pairs from these workloads, sorted by source then destination: each
+        destination's sources meet them in one set operation."""
+        names = set(sources)
+        into = self._into
+        keys = sorted((src, dst) for dst, found in into.items() for src in found.keys() & names)
+        for src, dst in keys:
+            yield into[dst][src]
+
 
 class PairMap(Mapping[tuple[str, str], PairVerdict]):
     """The allowed pairs as one read-only mapping (source, destination) -> PairVerdict."""
