@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router
+from psycopg.types.json import Jsonb
 
 from collectors.flowlogs.parsing import collector_paused
 
@@ -33,8 +34,9 @@ class RowWriter:
 def row_writer(model: type[models.Model], fields: Sequence[str]) -> Iterator[RowWriter]:
     """A RowWriter into model's table for as long as the block runs, in the caller's
     transaction; no model instances, signals or returned ids. Values are ints, texts,
-    booleans, None, datetimes or `timestamp_text` of a datetime. On PostgreSQL the rows of
-    the whole block form one COPY, which the database stores while the caller goes on."""
+    booleans, None, datetimes or `timestamp_text` of a datetime, and what JSON columns hold.
+    On PostgreSQL the rows of the whole block form one COPY, which the database stores while
+    the caller goes on."""
     alias = router.db_for_write(model)
     connection = connections[alias]
     columns = [_field(model, name) for name in fields]
@@ -44,10 +46,25 @@ def row_writer(model: type[models.Model], fields: Sequence[str]) -> Iterator[Row
     quote = connection.ops.quote_name
     names = ", ".join(quote(str(column.column)) for column in columns)
     connection.ensure_connection()
+    json_columns = [i for i, column in enumerate(columns)
+                    if isinstance(column, models.JSONField)]
     with connection.cursor() as cursor, cursor.copy(
             f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy:
         # psycopg formats and escapes each row in C and sends them in large blocks.
-        yield RowWriter(lambda rows: _copy_rows(copy.write_row, rows))
+        write_row = copy.write_row if not json_columns else _with_json(copy.write_row,
+                                                                       json_columns)
+        yield RowWriter(lambda rows: _copy_rows(write_row, rows))
+
+
+def _with_json(write_row: Any, positions: list[int]) -> Any:
+    """`write_row` with the values at `positions` sent as jsonb."""
+    def write(row: Sequence[Any]) -> None:
+        values = list(row)
+        for i in positions:
+            if values[i] is not None:
+                values[i] = Jsonb(values[i])
+        write_row(values)
+    return write
 
 
 def insert_rows(model: type[models.Model], fields: Sequence[str],

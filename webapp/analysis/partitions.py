@@ -26,6 +26,7 @@ from webapp.analysis.timeline import (
     fleet_inputs,
     load_database_timeline,
 )
+from webapp.bulk import insert_rows
 from webapp.engine.analysis.edges import workload_edge
 from webapp.engine.analysis.graph import EffectiveGraph
 from webapp.engine.analysis.offline import BundleAnalysis
@@ -260,12 +261,12 @@ def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],
     where = result.hosts_of
     GraphEdge.objects.filter(host=host).delete()
     DriftFinding.objects.filter(host=host).delete()
-    GraphEdge.objects.bulk_create([
-        GraphEdge(host=host, src=e["src"], dst=e["dst"], src_host=where.get(e["src"], ""),
-                  allowed=e["allowed"], evidence=e["evidence"],
-                  snapshots=_snapshots_of(inputs, [host.name, where.get(e["src"])],
-                                          e["evidence"]),
-                  intent_version=version, computed_at=now) for e in edges], batch_size=1000)
+    # COPY: a partition holds thousands of pairs, each with its evidence.
+    insert_rows(GraphEdge, ("host", "src", "dst", "src_host", "allowed", "evidence",
+                            "snapshots", "intent_version", "computed_at"), (
+        (host.pk, e["src"], e["dst"], where.get(e["src"], ""), e["allowed"], e["evidence"],
+         _snapshots_of(inputs, [host.name, where.get(e["src"])], e["evidence"]), version,
+         now) for e in edges))
     positions: dict[str, int] = {}
     rows = []
     for finding in findings:

@@ -10,10 +10,12 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from threading import Lock
 from types import MappingProxyType
 from typing import Any
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from collectors.bundle import SnapshotFiles
@@ -30,10 +32,14 @@ from webapp.policy.services import intent_of
 from webapp.rules.models import Snapshot
 
 # Compiled host states by what they were compiled from: compiling dominates an analysis, and a
-# fleet's snapshots repeat their content (counters aside) from one analysis to the next.
+# fleet's snapshots repeat their content (counters aside) from one analysis to the next. The
+# cache holds at least two states a host: a smaller one would compile the fleet every time.
 _STATES: OrderedDict[tuple[Any, ...], HostState] = OrderedDict()
 _STATES_SIZE = 256
+_states_limit = _STATES_SIZE
 _LOCK = Lock()
+# Parsed intent versions by row and content: a large intent takes a while to parse.
+_INTENTS: OrderedDict[tuple[int, str], Any] = OrderedDict()
 
 
 class StoredDumps(Mapping[str, str]):
@@ -78,6 +84,13 @@ class HostEntry:
 class DatabaseTimeline(Timeline):
     """A Timeline whose host states come from the process-wide cache by content hash."""
 
+    @cached_property
+    def _on_host(self) -> dict[str, list[Workload]]:
+        out: dict[str, list[Workload]] = {}
+        for workload in self.workloads:
+            out.setdefault(workload.host, []).append(workload)
+        return out
+
     def host_state(self, host: str, position: int | None) -> HostState:
         if position is None:
             return super().host_state(host, position)
@@ -89,7 +102,7 @@ class DatabaseTimeline(Timeline):
         addresses = tuple(entry.addresses) if entry is not None else ()
         labels = dict(entry.labels) if entry is not None else {}
         snapshot = self.snapshots[host][position]
-        local = [w for w in self.workloads if w.host == host]
+        local = self._on_host.get(host, [])
         digest = getattr(snapshot, "content_hash", "")
         # What load_host_state reads besides the dumps: the host's own addresses and those of
         # its host-attached workloads (local delivery), and its labels (the uplink).
@@ -106,7 +119,7 @@ class DatabaseTimeline(Timeline):
             if digest:
                 with _LOCK:
                     _STATES[cache_key] = cached
-                    while len(_STATES) > _STATES_SIZE:
+                    while len(_STATES) > _states_limit:
                         _STATES.popitem(last=False)
         # The same content collected at another time is the same rules, stamped then.
         state = replace(cached, collected_at=snapshot.collected_at)
@@ -122,9 +135,19 @@ def clear_state_cache() -> None:
 
 def engine_workload(row: WorkloadRow, host_name: str) -> Workload:
     """A stored workload as the engine sees it."""
-    return Workload(row.name, host_name, tuple(row.addresses), row.attachment,
-                    row.interface or "", MappingProxyType(dict(row.labels)), row.started_at,
-                    row.stopped_at)
+    return _workload(row.name, host_name, row.addresses, row.attachment, row.interface,
+                     row.labels, row.started_at, row.stopped_at)
+
+
+# A workload's fields as `_workload` takes them after its name and host.
+WORKLOAD_FIELDS = ("addresses", "attachment", "interface", "labels", "started_at", "stopped_at")
+
+
+def _workload(name: str, host: str, addresses: list[str], attachment: str,
+              interface: str | None, labels: Mapping[str, str], started_at: datetime | None,
+              stopped_at: datetime | None) -> Workload:
+    return Workload(name, host, tuple(addresses), attachment, interface or "",
+                    MappingProxyType(dict(labels)), started_at, stopped_at)
 
 
 def parsed_intent(row: IntentRow) -> Any:
@@ -134,11 +157,26 @@ def parsed_intent(row: IntentRow) -> Any:
     return intent_of(row)
 
 
+def _parsed_once(row: IntentRow) -> Any:
+    key = (row.pk, row.sha256)
+    with _LOCK:
+        found = _INTENTS.get(key)
+    if found is None:
+        found = parsed_intent(row)
+        with _LOCK:
+            _INTENTS[key] = found
+            while len(_INTENTS) > 16:
+                _INTENTS.popitem(last=False)
+    return found
+
+
 def load_database_timeline() -> DatabaseTimeline:
     """Everything stored, in time order; dumps are read only when a state is compiled."""
+    global _states_limit
     hosts = {h.pk: h for h in Host.objects.only("name", "addresses", "labels")}
     entries = {h.name: HostEntry(h.name, tuple(h.addresses), MappingProxyType(dict(h.labels)))
                for h in hosts.values()}
+    _states_limit = max(_STATES_SIZE, 2 * len(entries))
     snapshots: dict[str, list[SnapshotFiles]] = {}
     rows = Snapshot.objects.order_by("host_id", "collected_at", "id").values_list(
         "id", "host_id", "collected_at", "content_hash")
@@ -148,9 +186,13 @@ def load_database_timeline() -> DatabaseTimeline:
         snapshots.setdefault(name, []).append(
             StoredSnapshot(name, collected_at, StoredDumps(snapshot_id), digest))
         times.append(collected_at)
-    workloads = tuple(engine_workload(w, hosts[w.host_id].name) for w in
-                      WorkloadRow.objects.order_by("host_id", "name", "started_at", "id"))
-    intents = sorted((IntentVersion(row.version, row.published_at, parsed_intent(row), row.text)
+    # Values, not model instances: a fleet has tens of thousands of workloads.
+    workloads = tuple(
+        _workload(name, hosts[host_id].name, *fields)
+        for name, host_id, *fields in WorkloadRow.objects.order_by(
+            "host_id", "name", "started_at", "id").values_list(
+            "name", "host_id", *WORKLOAD_FIELDS).iterator(chunk_size=5000))
+    intents = sorted((IntentVersion(row.version, row.published_at, _parsed_once(row), row.text)
                       for row in IntentRow.objects.all()),
                      key=lambda v: (v.published_at, v.version))
     return DatabaseTimeline(entries, snapshots, workloads, tuple(intents),
@@ -183,13 +225,33 @@ def fleet_inputs() -> FleetInputs:
         newest=Subquery(newest)).values_list("name", "newest") if digest is not None}
     intent = IntentRow.objects.order_by("-published_at", "-version").only(
         "version", "sha256").first()
+    return FleetInputs(latest, intent.version if intent else None,
+                       intent.sha256 if intent else None, _membership())
+
+
+# Every workload's and host's fields joined in one string and hashed by PostgreSQL: tens of
+# thousands of workloads are not read into Python on every analysis.
+_MEMBERSHIP_SQL = """
+SELECT md5(coalesce((SELECT string_agg(concat_ws(chr(31), id, host_id, name, addresses::text,
+          attachment, coalesce(interface, '-'), labels::text, coalesce(started_at::text, '-'),
+          coalesce(stopped_at::text, '-')), chr(30) ORDER BY id) FROM {workloads}), ''))
+    || md5(coalesce((SELECT string_agg(concat_ws(chr(31), id, name, addresses::text,
+          labels::text), chr(30) ORDER BY id) FROM {hosts}), ''))
+"""
+
+
+def _membership() -> str:
+    """A hash of every workload's identity, place, labels and lifetime, and every host's."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_MEMBERSHIP_SQL.format(workloads=WorkloadRow._meta.db_table,
+                                                  hosts=Host._meta.db_table))
+            return str(cursor.fetchone()[0])
     workloads = WorkloadRow.objects.order_by("id").values_list(
         "id", "host_id", "name", "addresses", "attachment", "interface", "labels",
         "started_at", "stopped_at")
-    membership = _sha256([[*row[:7], _moment(row[7]), _moment(row[8])] for row in workloads]
-                         + [[h.name, h.addresses, h.labels] for h in Host.objects.order_by("id")])
-    return FleetInputs(latest, intent.version if intent else None,
-                       intent.sha256 if intent else None, membership)
+    return _sha256([[*row[:7], _moment(row[7]), _moment(row[8])] for row in workloads]
+                   + [[h.name, h.addresses, h.labels] for h in Host.objects.order_by("id")])
 
 
 def _moment(at: datetime | None) -> str | None:
