@@ -43,6 +43,7 @@ class BundleAnalysis:
         self.selectors = segment_selectors(self.intent, self.fleet.workloads)
         self._graph: EffectiveGraph | None = None
         self._drift: tuple[tuple[Any, ...], DriftContext] | None = None
+        self._since: dict[str, datetime | None] = {}
 
     @property
     def graph(self) -> EffectiveGraph:
@@ -212,7 +213,13 @@ class BundleAnalysis:
         return self.timeline.snapshot_index(host, self.at)
 
     def _host_since(self, host: str) -> datetime | None:
-        """The first snapshot of the run, ending now, whose rules read as the current ones."""
+        """The first snapshot of the run, ending now, whose rules read as the current ones
+        (worked out once a host: every stale rule of the host asks)."""
+        if host not in self._since:
+            self._since[host] = self._rules_since(host)
+        return self._since[host]
+
+    def _rules_since(self, host: str) -> datetime | None:
         position = self._position(host)
         if position is None:
             return None
