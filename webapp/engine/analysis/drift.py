@@ -130,12 +130,17 @@ def compute_drift(graph: EffectiveGraph, context: DriftContext,
     if context.intended is not None:
         findings.extend(_missing(graph, context, scope))
         findings.extend(_excess(graph, context, scope))
-    findings.extend(_stale(fleet, context, scope))
     seen = _traffic_by_rule(graph, _observed_in(context, scope))
+    known = _addresses(fleet, context)
+    host_addresses = {str(ipaddress.ip_address(a)) for s in fleet.hosts.values()
+                      for a in s.addresses}
+    # Host by host, each kind after the other: the rule decoding cache holds a host's rules,
+    # not a fleet's. The sort below puts the kinds in their order; a kind keeps host order.
     for host in sorted(fleet.hosts):
         if not scope.has(host):
             continue
         state = fleet.hosts[host]
+        findings.extend(_stale(host, state, context, known, host_addresses))
         findings.extend(_shadowed(state, context))
         findings.extend(_unused(state, context, seen))
     findings.extend(_foreign(graph, context, scope))
@@ -403,42 +408,38 @@ def _rule_ref(rule: Rule) -> dict[str, Any]:
 
 
 
-def _stale(fleet: Fleet, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
-    known = _addresses(fleet, context)
+def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses,
+           host_addresses: Container[str]) -> Iterator[Finding]:
+    """Addresses a host's rules or sets name that no live workload owns, or that a workload
+    of another segment owns now."""
     owners, former = known.owners, known.former
-    host_addresses = {str(ipaddress.ip_address(a)) for s in fleet.hosts.values()
-                      for a in s.addresses}
-    for host in sorted(fleet.hosts):
-        if not scope.has(host):
+    seen: set[tuple[str, str, str]] = set()
+    for address, rule, set_name, members in _named_addresses(state):
+        key = (address, repr(rule), set_name or "")
+        if key in seen or address in host_addresses:
             continue
-        state = fleet.hosts[host]
-        seen: set[tuple[str, str, str]] = set()
-        for address, rule, set_name, members in _named_addresses(state):
-            key = (address, repr(rule), set_name or "")
-            if key in seen or address in host_addresses:
-                continue
-            seen.add(key)
-            owner = owners.get(address)
-            previous = former.get(address, [])
-            since = context.host_since(host)
-            if owner is None:
-                if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
-                    continue  # an address outside the fleet: not Segscope's to judge
-                # A stopped workload's address is stale from its stop on, not from the
-                # host's rules: until then its owner was live (as owner.started_at below).
-                gone = _later(since, *(w.stopped_at for w in previous))
-                yield Finding("stale", host, rule, set_name, address,
-                              _segment(context, previous[-1] if previous else None), None,
-                              tuple(w.name for w in previous), (), gone,
-                              "no live workload owns this address")
-                continue
-            reason = _reused(context, owner, previous, members, owners, address)
-            if reason:
-                yield Finding("stale", host, rule, set_name, address,
-                              _segment(context, previous[-1] if previous else None),
-                              _segment(context, owner),
-                              (*(w.name for w in previous), owner.name), (),
-                              _later(since, owner.started_at), reason)
+        seen.add(key)
+        owner = owners.get(address)
+        previous = former.get(address, [])
+        since = context.host_since(host)
+        if owner is None:
+            if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
+                continue  # an address outside the fleet: not Segscope's to judge
+            # A stopped workload's address is stale from its stop on, not from the
+            # host's rules: until then its owner was live (as owner.started_at below).
+            gone = _later(since, *(w.stopped_at for w in previous))
+            yield Finding("stale", host, rule, set_name, address,
+                          _segment(context, previous[-1] if previous else None), None,
+                          tuple(w.name for w in previous), (), gone,
+                          "no live workload owns this address")
+            continue
+        reason = _reused(context, owner, previous, members, owners, address)
+        if reason:
+            yield Finding("stale", host, rule, set_name, address,
+                          _segment(context, previous[-1] if previous else None),
+                          _segment(context, owner),
+                          (*(w.name for w in previous), owner.name), (),
+                          _later(since, owner.started_at), reason)
 
 
 def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
