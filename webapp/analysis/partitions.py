@@ -222,19 +222,20 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
     return result
 
 
-# The last graph this process computed, with its inputs: when only some hosts' snapshots
-# changed since, the graph is updated for those hosts instead of computed again.
-_LAST_GRAPH: list[tuple[FleetInputs, EffectiveGraph]] = []
+# The last graph this process computed, with its inputs and analysis: when only some hosts'
+# snapshots changed since, the graph is updated for those hosts instead of computed again.
+_LAST_GRAPH: list[tuple[FleetInputs, EffectiveGraph, BundleAnalysis]] = []
 
 
 def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
-    """Give the analysis the previous graph updated for the hosts whose snapshot changed, when
-    the intent and the workloads are the same; remember the graph for the next run."""
+    """Give the analysis the previous graph updated for the hosts whose snapshot changed, and
+    the previous drift indexes, when the intent and the workloads are the same; remember the
+    graph for the next run."""
     with _LOCK:
         last = _LAST_GRAPH.pop() if _LAST_GRAPH else None
     graph = None
     if last is not None:
-        before, previous = last
+        before, previous, earlier = last
         same = (before.intent_version, before.intent_sha256, before.membership) == (
             inputs.intent_version, inputs.intent_sha256, inputs.membership)
         if same and set(before.snapshots) == set(inputs.snapshots):
@@ -243,6 +244,7 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
             for host in changed:
                 previous.update_host(analysis.fleet.hosts[host])
             graph = previous
+            analysis.inherit_drift(earlier)
     if graph is None:
         graph = analysis.graph
     else:
@@ -250,7 +252,7 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
         analysis.fleet = graph.fleet
         analysis._graph = graph
     with _LOCK:
-        _LAST_GRAPH.append((inputs, graph))
+        _LAST_GRAPH.append((inputs, graph, analysis))
 
 
 def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],

@@ -154,6 +154,8 @@ def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
     first = partitions.fleet_result()
     graph = partitions._LAST_GRAPH[0][1]
     edges_before = len(first.edges)  # the result reads the graph, which is updated in place
+    hosts = sorted(Host.objects.values_list("name", flat=True))
+    findings_before = {h: first.findings_of(h) for h in hosts}  # builds the drift indexes
     node_03 = _node("node-03")
     dumps = dict(node_03.last_snapshot.dumps)
     # node-03 finally gets v2's web -> cache allow: its cache chain accepts web on 6379.
@@ -173,10 +175,13 @@ def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
 
     assert partitions._LAST_GRAPH[0][1] is graph  # updated in place, not computed again
     assert len(updated.edges) == edges_before + 3
+    per_host = {h: updated.findings_of(h) for h in hosts}  # with the earlier drift indexes
+    assert per_host != findings_before
     partitions._LAST_GRAPH.clear()
     partitions._RESULTS.clear()
     fresh = partitions.fleet_result()
     assert fresh.edges == updated.edges and fresh.findings == updated.findings
+    assert {h: fresh.findings_of(h) for h in hosts} == per_host
 
 
 def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
