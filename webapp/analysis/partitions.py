@@ -238,7 +238,9 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
         before, previous, earlier = last
         same = (before.intent_version, before.intent_sha256, before.membership) == (
             inputs.intent_version, inputs.intent_sha256, inputs.membership)
-        if same and set(before.snapshots) == set(inputs.snapshots):
+        # A host's first snapshot is a change like any other: the fleet's first round
+        # arrives host by host.
+        if same and set(before.snapshots) <= set(inputs.snapshots):
             changed = [h for h, digest in inputs.snapshots.items()
                        if before.snapshots.get(h) != digest]
             for host in changed:

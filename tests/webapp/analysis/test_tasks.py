@@ -19,6 +19,7 @@ from webapp.analysis.tasks import (
 )
 from webapp.inventory.models import Host
 from webapp.inventory.services import apply_inventory
+from webapp.rules.services import ingest_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +183,34 @@ def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
     fresh = partitions.fleet_result()
     assert fresh.edges == updated.edges and fresh.findings == updated.findings
     assert {h: fresh.findings_of(h) for h in hosts} == per_host
+
+
+def test_a_hosts_first_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
+        demo: Path) -> None:
+    from webapp.rules.models import Snapshot
+
+    node_03 = _node("node-03")
+    newest = node_03.last_snapshot
+    assert newest is not None
+    dumps, collected_at = dict(newest.dumps), newest.collected_at
+    Snapshot.objects.filter(host=node_03).delete()  # as before its agent's first round
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    without = partitions.fleet_result()
+    graph = partitions._LAST_GRAPH[0][1]
+    edges_without = len(without.edges)
+    ingest_snapshot(Host.objects.get(pk=node_03.pk), collected_at, dumps, {})
+
+    updated = partitions.fleet_result()
+
+    assert partitions._LAST_GRAPH[0][1] is graph  # updated in place, not computed again
+    assert len(updated.edges) != edges_without  # a host without rules filters nothing
+    hosts = sorted(Host.objects.values_list("name", flat=True))
+    per_host = {h: (updated.edges_into(h), updated.findings_of(h)) for h in hosts}
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    fresh = partitions.fleet_result()
+    assert {h: (fresh.edges_into(h), fresh.findings_of(h)) for h in hosts} == per_host
 
 
 def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
