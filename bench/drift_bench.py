@@ -18,10 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 from bench.seed import COLLECTED_AT, SEED, SeedScale, seed_fleet, with_port
-from webapp.engine.analysis.drift import ControlPlaneRules, DriftContext, compute_drift
+from webapp.engine.analysis.drift import DriftContext, compute_drift
 from webapp.engine.analysis.fleet import Fleet
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
 from webapp.engine.analysis.intended import intended_pairs
+from webapp.engine.analysis.managed import ControlPlaneRules
 
 
 def _stage(text: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.iptables import Chain, Match, Option, Rule, Ruleset
-from webapp.engine.analysis.drift import rule_body
+from webapp.engine.analysis.managed import rule_body
 
 # Match modules whose options iptables lists under the module's own name, and how.
 _PORT_NAMES = {"dport": "dpt", "sport": "spt", "destination-port": "dpt", "source-port": "spt"}

@@ -7,14 +7,10 @@ from datetime import timedelta
 import pytest
 
 from tests.engine.analysis.fleets import T0, build, intent, rendered, workload
-from webapp.engine.analysis.drift import (
-    DriftContext,
-    Finding,
-    compute_drift,
-    control_plane_rules,
-)
+from webapp.engine.analysis.drift import DriftContext, Finding, compute_drift
 from webapp.engine.analysis.graph import compute_graph
 from webapp.engine.analysis.intended import intended_pairs
+from webapp.engine.analysis.managed import control_plane_rules
 
 POLICY = intent([("web", "db", ["tcp/5432"]), ("web", "cache", ["tcp/6379"])])
 WEB_1 = workload("web-1", "n1", "10.1.0.1", "web")

@@ -18,18 +18,11 @@ from collectors.iptables import parse_iptables_save
 from tests.engine.analysis.fleets import T0, build, intent, spec, workload
 from tests.engine.analysis.test_drift import GONE, LIVE, POLICY, REUSED, counted, plant
 from tests.engine.analysis.test_services import KUBE_PROXY, ingress
-from webapp.engine.analysis.drift import (
-    KINDS,
-    ControlPlaneRules,
-    DriftContext,
-    Finding,
-    compute_drift,
-    control_plane_rules,
-    rule_body,
-)
+from webapp.engine.analysis.drift import KINDS, DriftContext, Finding, compute_drift
 from webapp.engine.analysis.fleet import Fleet, HostState, load_host_state
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
 from webapp.engine.analysis.intended import intended_pairs
+from webapp.engine.analysis.managed import ControlPlaneRules, control_plane_rules, rule_body
 from webapp.engine.analysis.offline import BundleAnalysis
 
 DEMO = Path(__file__).resolve().parents[3] / "fixtures" / "demo"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webapp.engine.analysis.drift import _iso, rule_body
+from webapp.engine.analysis.drift import _iso
 from webapp.engine.analysis.fleet import Fleet, HostState
+from webapp.engine.analysis.managed import rule_body
 from webapp.engine.analysis.ports import PortSet
 from webapp.engine.explanation import Explanation
 from webapp.engine.host import HostRules
