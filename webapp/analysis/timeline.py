@@ -21,7 +21,7 @@ from django.db.models import OuterRef, Subquery
 from collectors.bundle import SnapshotFiles
 from collectors.flowlogs import FlowRecord
 from collectors.netpol.parse import parse_network_policies
-from webapp.engine.analysis.fleet import HostState, Workload, load_host_state
+from webapp.engine.analysis.fleet import Fleet, HostState, Workload, load_host_state
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.engine.analysis.timeline import IntentVersion, Timeline
 from webapp.flows.models import FlowRecord as FlowRow
@@ -82,7 +82,13 @@ class HostEntry:
 
 
 class DatabaseTimeline(Timeline):
-    """A Timeline whose host states come from the process-wide cache by content hash."""
+    """A Timeline whose host states come from the process-wide cache by content hash, and
+    whose hosts let nothing through before their first snapshot."""
+
+    def fleet_at(self, at: datetime | None = None) -> Fleet:
+        fleet = super().fleet_at(at)
+        fleet.unreported_open = False
+        return fleet
 
     @cached_property
     def _on_host(self) -> dict[str, list[Workload]]:

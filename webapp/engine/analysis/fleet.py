@@ -77,11 +77,14 @@ class HostState:
 
 @dataclass(slots=True)
 class Fleet:
-    """Hosts and the workloads live on them at one time."""
+    """Hosts and the workloads live on them at one time. A host without a snapshot filters
+    nothing (`unreported_open`, a bundle's view), or lets nothing through yet (the server's
+    while a fleet reports in: else every pair of the silent hosts' workloads is allowed)."""
 
     hosts: dict[str, HostState]
     workloads: tuple[Workload, ...]
     at: datetime | None = None
+    unreported_open: bool = True
 
     def workload(self, name: str) -> Workload:
         for workload in self.workloads:

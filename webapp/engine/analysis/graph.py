@@ -299,6 +299,11 @@ class EffectiveGraph:
 
     # -- one side ---------------------------------------------------------------------------
 
+    @property
+    def _unreported(self) -> PathVerdicts:
+        """What a host without a snapshot does to every packet."""
+        return OPEN if self.fleet.unreported_open else SHUT
+
     def _ingress_side(self, family: int, dst: Workload) -> _Side:
         key = (family, dst.name)
         side = self._ingress.get(key)
@@ -326,7 +331,7 @@ class EffectiveGraph:
         locals_ = [w for w in self._by_host.get(dst.host, ())
                    if w.name != dst.name and w.address(family) is not None]
         if engine.reach is None:
-            return _Side(*_single(index, OPEN))
+            return _Side(*_single(index, self._unreported))
         # Sources on the same host come in on their own interface; when no reachable rule
         # looks at the incoming interface, they fall into the same classes as remote ones.
         any_in = Fixed(family, hook, dst=dst_value, in_iface=None, out_iface=out_iface)
@@ -441,7 +446,7 @@ class EffectiveGraph:
         index = self.indexes[family]
         engine = self.engine(src.host)
         if engine.reach is None:
-            return _Side(*_single(index, OPEN))
+            return _Side(*_single(index, self._unreported))
         src_text = src.address(family)
         assert src_text is not None
         src_value = parse_address(src_text)[1]
@@ -529,6 +534,9 @@ class PairMap(Mapping[tuple[str, str], PairVerdict]):
 
     def __len__(self) -> int:
         return sum(len(sources) for sources in self._into.values())
+
+
+SHUT = PathVerdicts(EMPTY)
 
 
 def _same_answers(old: _Side, new: _Side) -> bool:
