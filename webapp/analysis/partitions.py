@@ -225,6 +225,7 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
 # The last graph this process computed, with its inputs and analysis: when only some hosts'
 # snapshots changed since, the graph is updated for those hosts instead of computed again.
 _LAST_GRAPH: list[tuple[FleetInputs, EffectiveGraph, BundleAnalysis]] = []
+UPDATE_HOSTS = 8  # hosts changed since the last graph that are updated rather than recomputed
 
 
 def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
@@ -240,9 +241,12 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
             inputs.intent_version, inputs.intent_sha256, inputs.membership)
         # A host's first snapshot is a change like any other: the fleet's first round
         # arrives host by host.
-        if same and set(before.snapshots) <= set(inputs.snapshots):
-            changed = [h for h, digest in inputs.snapshots.items()
-                       if before.snapshots.get(h) != digest]
+        changed = [h for h, digest in inputs.snapshots.items()
+                   if before.snapshots.get(h) != digest]
+        # Past a few hosts, computing the graph afresh costs less than updating it host by
+        # host (each update meets every destination).
+        if (same and set(before.snapshots) <= set(inputs.snapshots)
+                and len(changed) <= max(UPDATE_HOSTS, len(inputs.snapshots) // 50)):
             for host in changed:
                 previous.update_host(analysis.fleet.hosts[host])
             graph = previous

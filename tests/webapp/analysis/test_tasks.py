@@ -1,6 +1,7 @@
 """Analysis tasks: claims of the dirty flag, idempotency, progress, and who becomes due."""
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,29 @@ def test_a_hosts_first_snapshot_updates_the_previous_graph_and_agrees_with_a_fre
     partitions._RESULTS.clear()
     fresh = partitions.fleet_result()
     assert {h: (fresh.edges_into(h), fresh.findings_of(h)) for h in hosts} == per_host
+
+
+def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(partitions, "UPDATE_HOSTS", 0)  # any changed host is one too many
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    partitions.fleet_result()
+    graph = partitions._LAST_GRAPH[0][1]
+    node_02 = _node("node-02")
+    dumps = dict(node_02.last_snapshot.dumps)
+    dumps["iptables-save"] = dumps["iptables-save"].replace("COMMIT", "# edited\nCOMMIT", 1)
+    ingest_snapshot(node_02, node_02.last_snapshot.collected_at + timedelta(minutes=1), dumps,
+                    {})
+
+    updated = partitions.fleet_result()
+
+    assert partitions._LAST_GRAPH[0][1] is not graph
+    assert updated.inputs.digest == partitions.fleet_inputs().digest
+    edges = updated.edges
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    assert partitions.fleet_result().edges == edges
 
 
 def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
