@@ -27,15 +27,12 @@ from webapp.analysis.timeline import (
     StoredSnapshot,
     load_database_timeline,
 )
-from webapp.engine.analysis.convergence import (
-    GenerationReport,
-    History,
-    HostConvergence,
-)
+from webapp.engine.analysis.convergence import GenerationReport, HostConvergence
 from webapp.engine.analysis.convergence import (
     compute_convergence as engine_convergence,
 )
 from webapp.engine.analysis.drops import DropLedger
+from webapp.engine.analysis.generations import History
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 from webapp.inventory.models import Workload as WorkloadRow

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from collectors.flowlogs import FlowRecord
-from webapp.engine.analysis.convergence import Generation
 from webapp.engine.analysis.drift import _iso
+from webapp.engine.analysis.generations import Generation
 
 _NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 

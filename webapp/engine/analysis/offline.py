@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from collectors.iptables import Rule
-from webapp.engine.analysis.convergence import History, compute_convergence, reports_to_dict
+from webapp.engine.analysis.convergence import compute_convergence, reports_to_dict
 from webapp.engine.analysis.drift import DriftContext, compute_drift
 from webapp.engine.analysis.drops import DropLedger
 from webapp.engine.analysis.edges import segment_edges, workload_edges
+from webapp.engine.analysis.generations import History
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
 from webapp.engine.analysis.intended import intended_pairs, segment_selectors
 from webapp.engine.analysis.managed import ControlPlaneRules, rule_body
