@@ -14,7 +14,7 @@ from threading import Lock
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -100,7 +100,7 @@ class AnalysisOutcome:
     status: str
     edges: int = 0
     findings: int = 0
-    marked: tuple[int, ...] = ()  # other hosts whose partitions became due
+    marked: tuple[int, ...] = ()  # other hosts this run flagged: their partitions became due
 
 
 def mark_host_due(host_id: int) -> bool:
@@ -115,6 +115,26 @@ def mark_hosts_due(host_ids: Iterable[int] | None = None) -> int:
     if host_ids is not None:
         hosts = hosts.filter(pk__in=list(host_ids))
     return hosts.update(analysis_due_at=timezone.now())
+
+
+def flag_hosts_due(host_ids: Iterable[int]) -> list[int]:
+    """Set the dirty flag of these hosts where it is not set; the hosts this call flagged
+    (the others have an analysis asked for already: each flag is set with its request)."""
+    ids = sorted(set(host_ids))
+    if not ids:
+        return []
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Host._meta.db_table} SET analysis_due_at = %s "
+                "WHERE id = ANY(%s) AND analysis_due_at IS NULL RETURNING id", [now, ids])
+            return sorted(row[0] for row in cursor.fetchall())
+    # SQLite takes one writer at a time: nothing sets a flag between these two statements.
+    fresh = list(Host.objects.filter(pk__in=ids, analysis_due_at__isnull=True)
+                 .order_by("id").values_list("id", flat=True))
+    Host.objects.filter(pk__in=fresh).update(analysis_due_at=now)
+    return fresh
 
 
 def release_stale_claims() -> int:
@@ -193,13 +213,11 @@ def _analyse(host_id: int, run: int) -> AnalysisOutcome:
         if exchange != state.exchange_hash:
             names = peers - {host.name}
             others = set(Host.objects.filter(name__in=names).values_list("id", flat=True))
-            marked = tuple(sorted((others | earlier_peers) - {host_id}))
+            marked = tuple(flag_hosts_due((others | earlier_peers) - {host_id}))
         AnalysisState.objects.filter(pk=state.pk).update(
             inputs_hash=inputs.digest, exchange_hash=exchange,
             status=AnalysisState.Status.DONE, done=STEPS, total=STEPS,
             updated_at=timezone.now())
-        if marked:
-            mark_hosts_due(marked)
         broadcast.host_analysed(host_id)
     return AnalysisOutcome("stored", len(edges), len(findings), marked)
 

@@ -240,6 +240,21 @@ def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
     assert partitions.fleet_result().edges == edges
 
 
+def test_only_hosts_a_run_flags_are_asked_for_again(demo: Path) -> None:
+    from webapp.analysis.partitions import flag_hosts_due
+
+    Host.objects.update(analysis_due_at=None)
+    node_01, node_02 = _node("node-01"), _node("node-02")
+    mark_hosts_due([node_01.pk])
+
+    flagged = flag_hosts_due([node_01.pk, node_02.pk, node_02.pk])
+
+    assert flagged == [node_02.pk]  # node-01's flag and its request were there already
+    assert set(Host.objects.filter(analysis_due_at__isnull=False).values_list(
+        "id", flat=True)) == {node_01.pk, node_02.pk}
+    assert flag_hosts_due([node_01.pk, node_02.pk]) == []
+
+
 def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
     import redis
     from django.conf import settings
