@@ -1,10 +1,12 @@
 """Tasks that read the state as it is when they run, so that one run waiting in the queue
-answers every request made before it starts: later requests are dropped until it starts."""
+answers every request made before it starts: later requests are dropped until it starts. Such
+a task may also hold a mark while it runs, so that two runs never compute side by side."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.cache import cache
@@ -44,3 +46,23 @@ class QueuedOnce:
             cache.delete(self.key)
         except Exception:
             logger.warning("could not clear the queued mark of %s", self.name)
+
+    @contextmanager
+    def alone(self, seconds: int = 900) -> Iterator[bool]:
+        """Whether no other run holds the running mark (then this one holds it until the
+        block ends, or `seconds` if its worker dies); True when the cache cannot say."""
+        key = f"{self.name}-running"
+        try:
+            held = bool(cache.add(key, True, seconds))
+        except Exception:
+            logger.warning("could not read whether %s is running", self.name)
+            yield True
+            return
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    cache.delete(key)
+                except Exception:
+                    logger.warning("could not clear the running mark of %s", self.name)

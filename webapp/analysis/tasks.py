@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.db import OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -58,9 +58,16 @@ def sweep_due_analyses_task() -> int:
 
 @shared_task(ignore_result=True, **RETRY)
 def compute_convergence_task() -> bool:
-    """Recompute every generation's convergence when the stored history changed."""
-    CONVERGENCE.started()  # a request from here on queues the next computation
-    return compute_convergence()
+    """Recompute every generation's convergence when the stored history changed; after the
+    computation another worker is running, if there is one (side by side, both would hold
+    a worker for the same minutes)."""
+    with CONVERGENCE.alone() as alone:
+        # Tasks run inline (no broker) have no other worker to wait for.
+        if not alone and not current_app.conf.task_always_eager:
+            compute_convergence_task.apply_async(countdown=CONVERGENCE_WAIT_SECONDS)
+            return False
+        CONVERGENCE.started()  # a request from here on queues the next computation
+        return compute_convergence()
 
 
 def request_analysis(host_id: int) -> None:
@@ -74,6 +81,7 @@ def request_analysis(host_id: int) -> None:
 # Convergence reads the whole history as it is when it runs: one computation waiting in the
 # queue answers every request made before it starts, however many analyses stored meanwhile.
 CONVERGENCE = QueuedOnce("analysis:convergence")
+CONVERGENCE_WAIT_SECONDS = 5  # how soon a run that found another running tries again
 
 
 def request_convergence() -> None:

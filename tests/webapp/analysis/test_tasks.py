@@ -276,3 +276,31 @@ def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
     cache.delete(CONVERGENCE.key)  # nor waits behind them
 
     assert (queued_once, queued_again) == (1, 2)
+
+
+def test_a_convergence_run_waits_for_the_one_running_instead_of_computing_beside_it(
+        demo: Path) -> None:
+    import redis
+    from celery import current_app
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from webapp.analysis.tasks import CONVERGENCE
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    cache.delete(CONVERGENCE.key)
+    GenerationResult.objects.all().delete()
+    before = broker.llen("celery")
+    with CONVERGENCE.alone() as first:  # another worker's computation holds the mark
+        current_app.conf.task_always_eager = False  # what it asks for goes to the broker
+        try:
+            deferred = compute_convergence_task.apply().get()
+        finally:
+            current_app.conf.task_always_eager = True
+        deferred_queued = broker.llen("celery") - before
+    stored = compute_convergence_task.apply().get()
+    broker.lpop("celery", broker.llen("celery") - before)  # no worker of a later test runs it
+
+    assert first is True
+    assert (deferred, deferred_queued) == (False, 1)
+    assert stored is True and GenerationResult.objects.exists()
