@@ -13,6 +13,7 @@ from bench import (
     ingest_bench,
     nft_bench,
     parse_bench,
+    partition_bench,
 )
 
 
@@ -26,7 +27,8 @@ def main() -> int:
                "nft": nft_bench.run(quick=args.quick),
                "ingest": ingest_bench.run(quick=args.quick),
                "graph": graph_bench.run(quick=args.quick),
-               "dashboard": dashboard_bench.run(quick=args.quick)}
+               "dashboard": dashboard_bench.run(quick=args.quick),
+               "partition": partition_bench.run_isolated(quick=args.quick)}
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -57,7 +57,13 @@ def test_the_quick_benchmark_runs_and_reports_every_figure() -> None:
     assert (page["segments"], page["pairs"]) == (1200, 1200 * 3 * 2 * 2)
     assert page["grouped"] and page["nodes_drawn"] <= 1000
     assert 0 < page["gzip_bytes"] < page["json_bytes"]
+    assert page["worker_build_s"] > 0 and page["first_request_s"] > 0
     live = dashboard["live"]
     if live:  # with REDIS_URL: the worker, Channels and chromium
         assert live["rounds"] == 3 and live["socket_openings"] == 1
         assert 0 < live["event_ms"]["p50"] <= live["update_ms"]["p50"]
+    partition = report["partition"]
+    assert (partition["hosts"], partition["workloads"]) == (10, 200)
+    assert partition["first_analysis"]["hosts"] == 10
+    assert [c["status"] for c in partition["changes"]] == ["stored"] * 3
+    assert partition["change_median_s"] > 0
