@@ -60,11 +60,12 @@ def _get(client: Any, url: str, **headers: str) -> tuple[float, bytes]:
 
 def _forget_counts() -> None:
     """What a new web process knows: what the shared cache holds, nothing in its memory."""
+    from webapp.analysis import timeline
     from webapp.ui import segment_graph
 
     segment_graph._PARTITIONS.clear()
     segment_graph._GRAPHS.clear()
-    segment_graph._INTENTS.clear()
+    timeline._INTENTS.clear()
     segment_graph._MEMBERSHIPS.clear()
     segment_graph._PAGES.clear()
 

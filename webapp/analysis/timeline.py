@@ -157,23 +157,23 @@ def _workload(name: str, host: str, addresses: list[str], attachment: str,
 
 
 def parsed_intent(row: IntentRow) -> Any:
-    """What a stored intent version says, read as its kind is read."""
-    if row.kind == IntentRow.Kind.NETWORKPOLICY:
-        return parse_network_policies(row.text, row.version, row.version)
-    return intent_of(row)
-
-
-def _parsed_once(row: IntentRow) -> Any:
+    """What a stored intent version says, read as its kind is read; parsed once a version."""
     key = (row.pk, row.sha256)
     with _LOCK:
         found = _INTENTS.get(key)
     if found is None:
-        found = parsed_intent(row)
+        found = _parse(row)
         with _LOCK:
             _INTENTS[key] = found
             while len(_INTENTS) > 16:
                 _INTENTS.popitem(last=False)
     return found
+
+
+def _parse(row: IntentRow) -> Any:
+    if row.kind == IntentRow.Kind.NETWORKPOLICY:
+        return parse_network_policies(row.text, row.version, row.version)
+    return intent_of(row)
 
 
 def load_database_timeline() -> DatabaseTimeline:
@@ -198,7 +198,7 @@ def load_database_timeline() -> DatabaseTimeline:
         for name, host_id, *fields in WorkloadRow.objects.order_by(
             "host_id", "name", "started_at", "id").values_list(
             "name", "host_id", *WORKLOAD_FIELDS).iterator(chunk_size=5000))
-    intents = sorted((IntentVersion(row.version, row.published_at, _parsed_once(row), row.text)
+    intents = sorted((IntentVersion(row.version, row.published_at, parsed_intent(row), row.text)
                       for row in IntentRow.objects.all()),
                      key=lambda v: (v.published_at, v.version))
     return DatabaseTimeline(entries, snapshots, workloads, tuple(intents),

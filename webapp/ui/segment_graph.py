@@ -68,28 +68,12 @@ class Membership:
 
 
 _LOCK = threading.Lock()
-_INTENTS: OrderedDict[tuple[int, str], Any] = OrderedDict()
 _MEMBERSHIPS: dict[str, Membership] = {}
 # Per partition (host, its analysis inputs, the membership): segment pair -> allowed -> pairs.
 _PARTITIONS: dict[tuple[int, str, str], PairCounts] = {}
 _GRAPHS: OrderedDict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = OrderedDict()
 # Page data already built, by what it was built from and asked for.
 _PAGES: OrderedDict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = OrderedDict()
-
-
-def _intent(row: IntentVersion | None) -> Any:
-    if row is None:
-        return None
-    key = (row.pk, row.sha256)
-    with _LOCK:
-        found = _INTENTS.get(key)
-    if found is None:
-        found = parsed_intent(row)
-        with _LOCK:
-            _INTENTS[key] = found
-            while len(_INTENTS) > 4:
-                _INTENTS.popitem(last=False)
-    return found
 
 
 def membership() -> Membership:
@@ -111,7 +95,7 @@ def membership() -> Membership:
     workloads = tuple(Workload(name, host, tuple(json.loads(addresses)), attachment,
                                interface or "", json.loads(labels), started)
                       for name, host, addresses, attachment, interface, labels, started in rows)
-    intent = _intent(newest)
+    intent = parsed_intent(newest) if newest is not None else None
     selectors = segment_selectors(intent, workloads)
     members = memberships(selectors, workloads)
     digest = hashlib.sha256(json.dumps(

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from webapp.analysis import timeline
 from webapp.analysis.models import AnalysisState, GraphEdge
 from webapp.analysis.partitions import partition_stored
 from webapp.inventory.models import Host
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 def _new_web_process() -> None:
     """What a web process that has served nothing yet knows: only the shared cache."""
-    for memory in (segment_graph._PARTITIONS, segment_graph._GRAPHS, segment_graph._INTENTS,
+    for memory in (segment_graph._PARTITIONS, segment_graph._GRAPHS, timeline._INTENTS,
                    segment_graph._MEMBERSHIPS, segment_graph._PAGES):
         memory.clear()
 
