@@ -44,6 +44,17 @@ def database_from_url(name: str, default: str) -> dict[str, object]:
     return config
 
 
+def pooled(config: dict[str, object], size: int) -> dict[str, object]:
+    """A PostgreSQL database's settings with a pool of at most `size` connections a process."""
+    options = config.get("OPTIONS")
+    # Past max_size a request waits `timeout` seconds for a connection, then fails.
+    pool = {"min_size": 1, "max_size": size, "timeout": 10}
+    # A pooled connection is checked before each loan: one that a PostgreSQL restart broke is
+    # replaced instead of failing the request that drew it.
+    return {**config, "OPTIONS": {**(options if isinstance(options, dict) else {}), "pool": pool},
+            "CONN_HEALTH_CHECKS": True}
+
+
 def redis_from_url(name: str) -> str | None:
     """Read an optional Redis URL; unset means the embedded, single-process mode."""
     url = env.str(name, default="").strip()
@@ -52,6 +63,16 @@ def redis_from_url(name: str) -> str | None:
     if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
         raise ImproperlyConfigured(f"{name} must be a redis://, rediss:// or unix:// URL")
     return url
+
+
+def env_count(name: str, default: int) -> int:
+    """Read a whole number, zero allowed, refusing negatives and non-numbers."""
+    raw = env.str(name, default="").strip().replace("_", "")
+    if raw == "":
+        return default
+    if not raw.isdigit():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number")
+    return int(raw)
 
 
 def env_limit(name: str, default: int) -> int:
@@ -135,6 +156,12 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Each process lends up to DATABASE_POOL_SIZE open PostgreSQL connections to its requests and
+# tasks: opening one per request cost a web process more than a heartbeat's own work. 0 opens
+# one per request (e.g. behind PgBouncer).
+DATABASE_POOL_SIZE = env_count("DATABASE_POOL_SIZE", 10)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"] = pooled(DATABASES["default"], DATABASE_POOL_SIZE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -274,6 +301,8 @@ SEGSCOPE_MAX_FLOW_BATCH = env_limit("SEGSCOPE_MAX_FLOW_BATCH", 200_000)
 # A host's analysis that shows no progress for this long is taken to have died with its
 # worker; the sweep flags the host again.
 SEGSCOPE_ANALYSIS_LEASE_SECONDS = env_limit("SEGSCOPE_ANALYSIS_LEASE_SECONDS", 600)
+# Hosts one analysis task analyses on one fleet state: its own and others due by then.
+SEGSCOPE_ANALYSIS_BATCH = env_limit("SEGSCOPE_ANALYSIS_BATCH", 50)
 
 
 def env_rate(name: str, default: str) -> str:

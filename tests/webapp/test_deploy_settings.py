@@ -36,7 +36,11 @@ def _manage(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_deploy_finds_nothing_with_the_production_environment() -> None:
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    # The API schema check reads the database, which this URL does not name: unpooled, the
+    # refused connection is one error the check passes over; a pool would retry it until its
+    # timeout, logging each attempt.
+    result = _manage("check", "--deploy", "--fail-level", "WARNING",
+                     **{**PRODUCTION, "DATABASE_POOL_SIZE": "0"})
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
