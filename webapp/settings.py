@@ -248,7 +248,8 @@ else:
 # The cache holds the login and ingest rate-limit counts, which every web process must share.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL, "KEY_PREFIX": "segscope"}}
+                          "LOCATION": REDIS_URL, "KEY_PREFIX": "segscope",
+                          "OPTIONS": {"pool_class": "webapp.cachepool.SharedConnectionPool"}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_EAGER_PROPAGATES = True
