@@ -3,11 +3,13 @@ the seed fleet's inventory, intent and every host's first snapshot stored (`--ho
 workloads a segment, 5 peers), then the first analysis of the fleet host by host, then rule
 changes: a host's new snapshot and its analysis (`analyse_host`), `--rounds` times, each on
 another host. The first change after a start builds the process's caches; the median is taken
-over the others.
+over the others. Last, `--batch` hosts' rules change at once and one task's run analyses them
+all on one fleet state (`analyse_hosts`, what the worker's task does).
 
-`python -m bench.partition_bench [--hosts 1000] [--rounds 5] [--reuse] [--json]`, on its own
-database (BENCH_DATABASE_URL with `_partition<hosts>` appended); `--reuse` measures the changes
-again on the rows a previous run stored. Tasks the ingest asks for are purged, never run."""
+`python -m bench.partition_bench [--hosts 1000] [--rounds 5] [--batch 10] [--reuse] [--json]`,
+on its own database (BENCH_DATABASE_URL with `_partition<hosts>` appended); `--reuse` measures
+the changes again on the rows a previous run stored. Tasks the ingest asks for are purged,
+never run."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +28,7 @@ from bench.seed import SeedScale, seed_fleet
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def run(hosts: int, rounds: int, reuse: bool = False) -> dict[str, Any]:
+def run(hosts: int, rounds: int, reuse: bool = False, batch: int = 10) -> dict[str, Any]:
     if not fresh_database("partition", sibling_url(f"_partition{hosts}"), reuse=reuse):
         return {}
     from celery import current_app
@@ -83,7 +86,34 @@ def run(hosts: int, rounds: int, reuse: bool = False) -> dict[str, Any]:
                         "seconds": round(time.perf_counter() - begun, 3)})
     out["changes"] = changes
     out["change_median_s"] = round(statistics.median(c["seconds"] for c in changes[1:]), 3)
+    if batch > 1:
+        out["batch"] = _batch(simulated, names, batch, purge)
     return out
+
+
+def _batch(simulated: dict[str, Any], names: list[str], size: int,
+           purge: Callable[[], None]) -> dict[str, Any]:
+    """`size` hosts' rules changed at once, then one analysis task's run: the hosts due by
+    then analysed on one fleet state (analyse_hosts, as the worker's task runs it)."""
+    from webapp.analysis.partitions import analyse_hosts
+    from webapp.inventory.models import Host
+    from webapp.rules.services import ingest_snapshot
+
+    rows = []
+    for number in range(size):
+        name = names[(number * 13 + 5) % len(names)]
+        host = simulated[name]
+        host.change = time.time_ns() % 40_000 + 50_000 + number
+        host.change_rules()
+        row = Host.objects.get(name=name)
+        ingest_snapshot(row, AT + timedelta(minutes=30 + number), host.collect().dumps, {})
+        rows.append(row)
+    purge()
+    begun = time.perf_counter()
+    outcomes = analyse_hosts(rows[0].pk, others=size - 1)
+    seconds = time.perf_counter() - begun
+    return {"hosts": len(outcomes), "stored": sum(o.status == "stored" for _, o in outcomes),
+            "seconds": round(seconds, 3), "per_host_s": round(seconds / len(outcomes), 3)}
 
 
 def run_isolated(quick: bool = False) -> dict[str, Any]:
@@ -109,11 +139,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.partition_bench")
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5, help="rule changes after the first")
+    parser.add_argument("--batch", type=int, default=10,
+                        help="then this many hosts' rules changed at once, analysed by one task")
     parser.add_argument("--reuse", action="store_true",
                         help="measure on the rows a previous run of this size stored")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args()
-    results = run(args.hosts, args.rounds, args.reuse)
+    results = run(args.hosts, args.rounds, args.reuse, args.batch)
     print(json.dumps(results, indent=None if args.json else 2))
     return 0
 

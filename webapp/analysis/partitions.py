@@ -95,7 +95,8 @@ class FleetResult:
 @dataclass(frozen=True, slots=True)
 class AnalysisOutcome:
     """What one analysis run did: `stored`, `unchanged` (same inputs), `not-due` (nothing to
-    claim) or `superseded` (a newer run of the host stores instead)."""
+    claim), `superseded` (a newer run of the host stores instead) or `failed` (a host analysed
+    beside another, flagged again)."""
 
     status: str
     edges: int = 0
@@ -174,24 +175,62 @@ def _start_run(host_id: int) -> int:
     return AnalysisState.objects.values_list("run", flat=True).get(pk=state.pk)
 
 
+def claim_due_hosts(limit: int, exclude: int) -> list[tuple[int, int]]:
+    """Claim up to `limit` due hosts but `exclude`, longest waiting first: (host, run) of
+    each claim won."""
+    waiting = Host.objects.filter(analysis_due_at__isnull=False).exclude(pk=exclude)
+    claims = []
+    for host_id in waiting.order_by("analysis_due_at", "id").values_list("id", flat=True)[
+            :limit]:
+        run = claim_host(host_id)  # None: another run claimed it since the read
+        if run is not None:
+            claims.append((host_id, run))
+    return claims
+
+
 def analyse_host(host_id: int, *, claimed: bool = False) -> AnalysisOutcome:
     """Claim a due host and store its partition; `claimed` when this run owns the claim
     already (a retry). Raises what the database or the engine raised, the flag set again."""
+    return analyse_hosts(host_id, claimed=claimed)[0][1]
+
+
+def analyse_hosts(host_id: int, *, claimed: bool = False,
+                  others: int = 0) -> list[tuple[int, AnalysisOutcome]]:
+    """analyse_host, and with it up to `others` more due hosts on the same fleet state (the
+    fleet's setup is most of a host's analysis): each host's outcome, this host's first.
+    Raises what this host's analysis raised; another host that fails is flagged again."""
     run = claim_host(host_id)
     if run is None and claimed:
         run = _start_run(host_id)
-    if run is None:
-        return AnalysisOutcome("not-due")
+    claims = [(host_id, run)] if run is not None else []
+    claims += claim_due_hosts(others, exclude=host_id) if others > 0 else []
+    outcomes = [] if claims and claims[0][0] == host_id else [
+        (host_id, AnalysisOutcome("not-due"))]
+    inputs = None
+    for position, (claim_id, claim_run) in enumerate(claims):
+        try:
+            inputs = inputs or fleet_inputs()
+            outcomes.append((claim_id, _analyse(claim_id, claim_run, inputs)))
+        except Exception as exc:
+            _failed(claim_id, claim_run, exc)
+            if claim_id == host_id:
+                _hand_back(claims[position + 1:])
+                raise
+            logger.exception("analysis of host %s failed", claim_id)
+            outcomes.append((claim_id, AnalysisOutcome("failed")))
+    return outcomes
+
+
+def _hand_back(claims: list[tuple[int, int]]) -> None:
+    """Set the flag again of claimed hosts this run will not analyse."""
     try:
-        return _analyse(host_id, run)
-    except Exception as exc:
-        _failed(host_id, run, exc)
-        raise
+        mark_hosts_due(host for host, _ in claims)
+    except Exception:  # the database is what failed: the lease hands them back
+        logger.exception("could not flag %s claimed hosts again", len(claims))
 
 
-def _analyse(host_id: int, run: int) -> AnalysisOutcome:
+def _analyse(host_id: int, run: int, inputs: FleetInputs) -> AnalysisOutcome:
     host = Host.objects.only("name").get(pk=host_id)
-    inputs = fleet_inputs()
     stored = AnalysisState.objects.only("inputs_hash").get(host_id=host_id)
     if stored.inputs_hash == inputs.digest:
         _finish(host_id, run)

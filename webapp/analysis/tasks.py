@@ -7,12 +7,13 @@ import logging
 from typing import Any
 
 from celery import current_app, shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from webapp.analysis.convergence import compute_convergence
 from webapp.analysis.partitions import (
-    analyse_host,
+    analyse_hosts,
     due_host_ids,
     mark_hosts_due,
     partition_stored,
@@ -29,19 +30,25 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 30
 
 @shared_task(bind=True, ignore_result=True, **RETRY)
 def analyse_host_task(self: Any, host_id: int) -> str:
-    """Claim a host's dirty flag and store its partition; a no-op when nothing changed."""
+    """Claim a host's dirty flag and store its partition, and those of other hosts due by
+    then (their own tasks find nothing to claim); a no-op when nothing changed."""
     # A retry, or a message the broker delivers again because the worker running it died,
     # owns the claim its first run made (the flag it cleared is not set again).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    outcome = analyse_host(host_id, claimed=self.request.retries > 0 or redelivered)
-    logger.info("analysis of host %s: %s (%s edges, %s findings)", host_id, outcome.status,
-                outcome.edges, outcome.findings)
-    for other in outcome.marked:
-        request_analysis(other)
-    if outcome.status == "stored":
+    outcomes = analyse_hosts(host_id, claimed=self.request.retries > 0 or redelivered,
+                             others=settings.SEGSCOPE_ANALYSIS_BATCH - 1)
+    stored = False
+    for analysed, outcome in outcomes:
+        logger.info("analysis of host %s: %s (%s edges, %s findings)", analysed,
+                    outcome.status, outcome.edges, outcome.findings)
+        for other in (*outcome.marked, *([analysed] if outcome.status == "failed" else ())):
+            request_analysis(other)
+        if outcome.status == "stored":
+            stored = True
+            partition_stored.send(sender=analyse_host_task, host_id=analysed)
+    if stored:
         request_convergence()
-        partition_stored.send(sender=analyse_host_task, host_id=host_id)
-    return outcome.status
+    return outcomes[0][1].status
 
 
 @shared_task(ignore_result=True, **RETRY)

@@ -5,9 +5,10 @@ intent version, with compiled host states cached by snapshot content in the work
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
@@ -16,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from collectors.bundle import SnapshotFiles
 from collectors.flowlogs import FlowRecord
@@ -283,3 +284,64 @@ class DatabaseAnalysis(BundleAnalysis):
                 row.icmp_type, row.icmp_code, row.packets, row.bytes, row.verdict, None,
                 row.observer or None, row.rule_ref, row.source_format))
         return out
+
+    def _observed(self) -> Iterable[tuple[str, str, str, int | None]]:
+        # Read when a whole-fleet drift iterates it: a host's drift reads its own part only.
+        return _Deferred(lambda: self._accepted(None))
+
+    def _observed_touching(self) -> Callable[[frozenset[str]], Iterable[
+            tuple[str, str, str, int | None]]]:
+        return self._accepted
+
+    def _accepted(self, workloads: frozenset[str] | None
+                  ) -> list[tuple[str, str, str, int | None]]:
+        """BundleAnalysis._observed in SQL: accepted (or not refused) buckets inside the
+        window; with `workloads`, those from or to one of them (through the address
+        indexes, not the window's every bucket)."""
+        window = self._observed_window()
+        if window is None:
+            return []
+        begin, end = window
+        rows = FlowRow.objects.filter(bucket_start__gte=begin, proto__in=list(_PROTOCOLS)
+                                      ).exclude(verdict__in=("DROP", "REJECT"))
+        if end is not None:
+            rows = rows.filter(bucket_start__lte=end)
+        owner = self._owners()
+        if workloads is not None:
+            addresses = sorted(a for a, name in owner.items() if name in workloads)
+            if not addresses:
+                return []
+            rows = rows.filter(Q(src__in=addresses) | Q(dst__in=addresses))
+        seen = []
+        for src, dst, proto, dport in rows.values_list("src", "dst", "proto", "dport").iterator(
+                chunk_size=10_000):
+            source, destination = owner.get(src), owner.get(dst)
+            name = _PROTOCOLS.get(proto or -1)
+            if source and destination and name:
+                seen.append((source, destination, name, dport if name != "icmp" else None))
+        return seen
+
+    def _owners(self) -> dict[str, str]:
+        """Workload names by address (as PostgreSQL writes addresses back)."""
+        if self._owner is None:
+            self._owner = {str(ipaddress.ip_address(a)): w.name for w in self.fleet.workloads
+                           for a in w.addresses}
+        return self._owner
+
+    _owner: dict[str, str] | None = None
+
+
+_PROTOCOLS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
+
+
+class _Deferred(Iterable[tuple[str, str, str, int | None]]):
+    """Rows read on first iteration, then kept."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, str, str, int | None]]]) -> None:
+        self._read = read
+        self._rows: list[tuple[str, str, str, int | None]] | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, int | None]]:
+        if self._rows is None:
+            self._rows = self._read()
+        return iter(self._rows)

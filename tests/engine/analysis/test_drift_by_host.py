@@ -194,3 +194,21 @@ def test_a_host_name_where_host_names_are_expected_fails_loudly() -> None:
     graph, context = planted()
     with pytest.raises(TypeError, match="collection of host names"):
         compute_drift(graph, context, hosts="n1")
+
+
+def test_a_store_that_reads_the_connections_of_some_workloads_gives_the_same_drift() -> None:
+    graph, context = flowing()
+    connections = list(context.observed)
+    asked: list[frozenset[str]] = []
+
+    def touching(workloads: frozenset[str]) -> list[tuple[str, str, str, int | None]]:
+        asked.append(workloads)
+        return [c for c in connections if c[0] in workloads or c[1] in workloads]
+
+    whole = compute_drift(graph, replace(context, observed=connections))
+    by_store = replace(context, observed=(), observed_touching=touching)
+    for host in graph.fleet.hosts:
+        mine = compute_drift(graph, by_store, hosts={host})
+        assert as_json(mine) == as_json([f for f in whole if f.host == host])
+    assert any("counters did not move" in (f.note or "") for f in whole)
+    assert asked and all(names <= {w.name for w in graph.fleet.workloads} for names in asked)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError
+from django.db.models import F
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from collectors.inventory import parse_inventory
@@ -47,10 +48,10 @@ def test_it_stores_a_host_partition_once_when_run_twice(demo: Path) -> None:
 
 def test_it_does_nothing_for_a_host_that_is_not_due(demo: Path) -> None:
     node_01 = _node("node-01")
-    Host.objects.filter(pk=node_01.pk).update(analysis_due_at=None)
+    Host.objects.update(analysis_due_at=None)
 
     assert analyse_host_task.apply(args=[node_01.pk]).get() == "not-due"
-    assert not GraphEdge.objects.filter(host=node_01).exists()
+    assert not GraphEdge.objects.exists()
 
 
 def test_only_one_claim_of_a_flag_wins(demo: Path) -> None:
@@ -304,3 +305,87 @@ def test_a_convergence_run_waits_for_the_one_running_instead_of_computing_beside
     assert first is True
     assert (deferred, deferred_queued) == (False, 1)
     assert stored is True and GenerationResult.objects.exists()
+
+
+def test_a_task_analyses_the_hosts_due_by_then_on_one_fleet_state(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webapp.analysis.timeline import fleet_inputs
+
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    loads = []
+    real = partitions.load_database_timeline
+    monkeypatch.setattr(partitions, "load_database_timeline",
+                        lambda: loads.append(1) or real())
+    node_01 = _node("node-01")
+    due = set(Host.objects.filter(analysis_due_at__isnull=False).values_list("id", flat=True))
+    assert len(due) > 2
+
+    assert analyse_host_task.apply(args=[node_01.pk]).get() == "stored"
+
+    assert len(loads) == 1  # one fleet state for every host the task analysed
+    assert not Host.objects.filter(analysis_due_at__isnull=False).exists()
+    assert set(AnalysisState.objects.filter(inputs_hash=fleet_inputs().digest).values_list(
+        "host_id", flat=True)) == due
+    assert {analyse_host_task.apply(args=[h]).get() for h in due - {node_01.pk}} == {"not-due"}
+
+
+def test_a_run_takes_its_host_and_at_most_so_many_others_longest_waiting_first(
+        demo: Path) -> None:
+    node_01, node_02, node_03 = _node("node-01"), _node("node-02"), _node("node-03")
+    Host.objects.filter(pk=node_02.pk).update(analysis_due_at=F("analysis_due_at") + timedelta(
+        seconds=1))  # node-03 waits longer
+
+    outcomes = partitions.analyse_hosts(node_01.pk, others=1)
+
+    assert [(host, outcome.status) for host, outcome in outcomes] == [
+        (node_01.pk, "stored"), (node_03.pk, "stored")]
+    assert _node("node-02").analysis_due_at is not None
+
+
+def test_another_host_that_fails_beside_it_is_flagged_and_asked_for_again(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from webapp.analysis import tasks
+
+    node_01, node_02 = _node("node-01"), _node("node-02")
+    real = partitions._analyse
+
+    def failing_on_node_02(host_id: int, run: int, inputs: Any = None) -> Any:
+        if host_id == node_02.pk:
+            raise ValueError("engine failed")
+        return real(host_id, run, inputs)
+
+    monkeypatch.setattr(partitions, "_analyse", failing_on_node_02)
+    asked: list[int] = []
+    monkeypatch.setattr(tasks, "request_analysis", asked.append)
+
+    assert analyse_host_task.apply(args=[node_01.pk]).get() == "stored"
+
+    assert node_02.pk in asked
+    assert _node("node-02").analysis_due_at is not None
+    state = AnalysisState.objects.get(host=node_02)
+    assert (state.status, state.error) == ("failed", "ValueError: engine failed")
+    assert AnalysisState.objects.get(host=node_01).status == "done"
+
+
+def test_a_hosts_drift_reads_the_flows_of_its_workloads_only(demo: Path) -> None:
+    from webapp.analysis.timeline import DatabaseAnalysis, load_database_timeline
+    from webapp.flows.models import FlowRecord
+
+    analysis = DatabaseAnalysis(load_database_timeline())
+    window = analysis._observed_window()
+    assert window is not None
+    # The demo's flow buckets moved inside the unused-rule window, with every verdict.
+    FlowRecord.objects.update(bucket_start=window[0] + timedelta(seconds=1))
+    for number, pk in enumerate(FlowRecord.objects.order_by("id").values_list("id", flat=True)):
+        FlowRecord.objects.filter(pk=pk).update(verdict=("ACCEPT", None, "DROP")[number % 3])
+    whole = list(analysis._observed())
+    assert len(whole) > 10
+    # What the engine reads of the same rows record by record
+    assert sorted(whole) == sorted(super(DatabaseAnalysis, analysis)._observed())
+
+    for host in Host.objects.all():
+        names = frozenset(host.workloads.values_list("name", flat=True))
+        mine = analysis._accepted(names)
+        assert sorted(mine) == sorted(c for c in whole if c[0] in names or c[1] in names)
+        assert mine

@@ -90,6 +90,10 @@ class DriftContext:
     counters_then: Callable[[str, Rule], int | None] = lambda host, rule: None
     window_start: Callable[[str], datetime | None] = lambda host: None
     observed: Iterable[tuple[str, str, str, int | None]] = ()
+    # The part of `observed` with a source or destination among these workloads, read without
+    # the rest (a store that can look connections up by address); None: filter `observed`.
+    observed_touching: Callable[[frozenset[str]], Iterable[tuple[str, str, str, int | None]]
+                                ] | None = None
     # Indexes over fleet-wide inputs, built by the first computation that needs them and
     # reused while their inputs are the same objects (see _cached).
     memo: dict[str, tuple[tuple[object, ...], Any]] = field(
@@ -127,7 +131,15 @@ def compute_drift(graph: EffectiveGraph, context: DriftContext,
     if context.intended is not None:
         findings.extend(_missing(graph, context, scope))
         findings.extend(_excess(graph, context, scope))
-    seen = _traffic_by_rule(graph, _observed_in(context, scope))
+    traffic: list[Mapping[tuple[str, str, str, int], int]] = []
+
+    def seen() -> Mapping[tuple[str, str, str, int], int]:
+        # Read the flows only for a rule that has counters to compare (a host's table read
+        # without -c has none).
+        if not traffic:
+            traffic.append(_traffic_by_rule(graph, _observed_in(context, scope)))
+        return traffic[0]
+
     known = _addresses(fleet, context)
     host_addresses = {str(ipaddress.ip_address(a)) for s in fleet.hosts.values()
                       for a in s.addresses}
@@ -478,6 +490,9 @@ def _observed_in(context: DriftContext, scope: _Scope
                  ) -> Iterable[tuple[str, str, str, int | None]]:
     """The observed connections whose pair's rules may be on the scope's hosts (a pair's
     evidence is on its source's and its destination's host)."""
+    if scope.hosts is not None and context.observed_touching is not None:
+        return context.observed_touching(scope.workloads)
+
     def index() -> tuple[list[tuple[str, str, str, int | None]], dict[str, list[int]]]:
         connections = list(context.observed)  # read once: `observed` may be an iterator
         by_workload: dict[str, list[int]] = {}
@@ -511,7 +526,7 @@ def _traffic_by_rule(graph: EffectiveGraph, observed: Iterable[tuple[str, str, s
 
 
 def _unused(state: HostState, context: DriftContext,
-            seen: Mapping[tuple[str, str, str, int], int]) -> Iterator[Finding]:
+            seen: Callable[[], Mapping[tuple[str, str, str, int], int]]) -> Iterator[Finding]:
     """Accepting rules that never matched, or whose counters stood still over the window while
     the flow logs show connections the graph says they accept."""
     if state.rules is None:
@@ -527,7 +542,7 @@ def _unused(state: HostState, context: DriftContext,
                               since=context.rule_zero_since(state.name, rule),
                               note="counters never moved: no packet has matched this rule")
                 continue
-            flows = seen.get((state.name, rule.table, rule.chain, rule.number), 0)
+            flows = seen().get((state.name, rule.table, rule.chain, rule.number), 0)
             if flows and context.counters_then(state.name, rule) == rule.packets:
                 yield Finding("unused", state.name, _rule_ref(rule),
                               since=context.window_start(state.name),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,8 @@ class BundleAnalysis:
             former_workloads=former,
             host_since=self._host_since, rule_zero_since=self._rule_zero_since,
             managed_rules=self._managed_rules(), counters_then=self._counters_then,
-            window_start=self._window_start, observed=self._observed())
+            window_start=self._window_start, observed=self._observed(),
+            observed_touching=self._observed_touching())
         if base is not None:
             # Each index names the objects it was built from: one built from what changed
             # (the hosts, the flows) is built again.
@@ -202,12 +203,26 @@ class BundleAnalysis:
                     return candidate.packets
         return None
 
-    def _observed(self) -> list[tuple[str, str, str, int | None]]:
-        """Connections the flow logs saw accepted (or not refused) inside the window."""
+    def _observed_touching(self) -> Callable[[frozenset[str]], Iterable[
+            tuple[str, str, str, int | None]]] | None:
+        """A reader of the observed connections of some workloads only; None: a bundle's
+        flows are read whole."""
+        return None
+
+    def _observed_window(self) -> tuple[datetime, datetime | None] | None:
+        """Where the observed connections start and end: the earliest unused-rule window's
+        start and the fleet's time; None when no host has a window."""
         starts = [s for s in (self._window_start(h) for h in self.fleet.hosts) if s]
         if not starts:
+            return None
+        return min(starts), self.at or self.timeline.latest
+
+    def _observed(self) -> Iterable[tuple[str, str, str, int | None]]:
+        """Connections the flow logs saw accepted (or not refused) inside the window."""
+        window = self._observed_window()
+        if window is None:
             return []
-        begin, end = min(starts), self.at or self.timeline.latest
+        begin, end = window
         owner = {str(ipaddress.ip_address(a)): w.name for w in self.fleet.workloads
                  for a in w.addresses}
         seen = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Protocols the graph evaluates; `icmp` stands for echo requests (ICMPv6 echo for IPv6).
 GRAPH_PROTOCOLS = ("tcp", "udp", "icmp")
@@ -103,19 +104,23 @@ class PortSet:
 
     def texts(self) -> list[str]:
         """Sorted, merged texts: `tcp/22`, `tcp/8000-8100`, `udp/53`, `icmp`."""
-        return list(self._texts())
-
-    def _texts(self) -> Iterator[str]:
-        for proto, spans in sorted(self.ranges,
-                                   key=lambda item: (_TEXT_ORDER.get(item[0], 9), item[0])):
-            if proto == "icmp":
-                yield "icmp"
-                continue
-            for low, high in spans:
-                yield f"{proto}/{low}" if low == high else f"{proto}/{low}-{high}"
+        return list(_texts(self.ranges))
 
     def __str__(self) -> str:
         return ", ".join(self.texts()) or "(nothing)"
+
+
+@lru_cache(maxsize=4096)
+def _texts(ranges: tuple[tuple[str, tuple[tuple[int, int], ...]], ...]) -> tuple[str, ...]:
+    # A fleet's edges share a few hundred port sets: each is written out once.
+    out = []
+    for proto, spans in sorted(ranges, key=lambda item: (_TEXT_ORDER.get(item[0], 9), item[0])):
+        if proto == "icmp":
+            out.append("icmp")
+            continue
+        out.extend(f"{proto}/{low}" if low == high else f"{proto}/{low}-{high}"
+                   for low, high in spans)
+    return tuple(out)
 
 
 def _intersect(a: tuple[tuple[int, int], ...],
