@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -123,6 +124,10 @@ INSTALLED_APPS = [
     "webapp.ui",
 ]
 
+# The whole chain runs synchronously, in the request's thread: WhiteNoise and the middleware of
+# webapp/ are synchronous only, and Django hops between the event loop and a thread wherever
+# the mode changes (Django's own middleware, run asynchronously, hops twice more each). A
+# synchronous middleware last keeps Django from starting the chain asynchronously at the view.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "webapp.csp.ContentSecurityPolicyMiddleware",
@@ -131,9 +136,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "webapp.logins.LoginLockoutMiddleware",  # 429 for logins refused during a lockout
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # 429 for logins refused during a lockout, with the headers of the middleware above.
+    "webapp.logins.LoginLockoutMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -264,6 +270,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Convergence and the segment graph page's data read the whole fleet's history and take
+# minutes at fleet scale: they wait in their own queue, so that a worker taking only `celery`
+# (-Q celery) keeps analysing snapshots while another one (-Q background) works through them.
+# A worker started without -Q takes both (docs/deploy.md).
+CELERY_TASK_QUEUES = (Queue("celery", Exchange("celery"), routing_key="celery"),
+                      Queue("background", Exchange("background"), routing_key="background"))
+CELERY_TASK_ROUTES = {
+    "webapp.analysis.tasks.compute_convergence_task": {"queue": "background"},
+    "webapp.ui.tasks.warm_segment_graph_task": {"queue": "background"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
