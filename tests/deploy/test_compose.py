@@ -32,7 +32,7 @@ def test_it_gives_every_long_running_service_a_health_check(compose: dict[str, A
                      if "test" not in compose["services"][name].get("healthcheck", {}))
 
     assert missing == []
-    assert long_running >= {"postgres", "redis", "web", "worker", "beat"}
+    assert long_running >= {"postgres", "redis", "web", "worker", "background", "beat"}
 
 
 def test_it_runs_the_one_shot_migration_before_the_application(
@@ -48,8 +48,24 @@ def test_web_worker_and_beat_run_the_scripts_the_tests_start(compose: dict[str, 
     for role in ROLES:
         script = Path(command(role)[0])
 
-        assert compose["services"][role]["command"] == [f"bin/{role}"]
+        assert compose["services"][role]["command"][0] == f"bin/{role}"
         assert script == BIN / role and os.access(script, os.X_OK)
+    assert compose["services"]["worker"]["command"] == ["bin/worker", "-Q", "celery"]
+    background = compose["services"]["background"]
+    assert background["command"] == ["bin/worker", "-Q", "background", "--concurrency=1"]
+    assert background["environment"]["WORKER_NICENESS"] == "10"
+    assert background["environment"]["DATABASE_URL"] == compose["services"]["worker"][
+        "environment"]["DATABASE_URL"]
+
+
+def test_the_queues_the_compose_workers_take_are_all_the_queues_tasks_go_to(
+        compose: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    taken = {compose["services"][name]["command"][2] for name in ("worker", "background")}
+
+    assert taken == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} <= taken
 
 
 @pytest.mark.django_db(transaction=True)

@@ -76,3 +76,24 @@ def test_a_worker_stores_the_partition_of_a_host_that_posted_a_snapshot(
         ("payments-7f9c", "ledger-1", ["tcp/5432"])]
     assert all(e.snapshots == {"node-01": response.json()["hash"]} for e in edges)
     assert Host.objects.get(pk=node_01.pk).analysis_due_at is None
+
+
+def test_convergence_waits_in_the_background_queue_that_a_worker_takes_by_default(
+        request: pytest.FixtureRequest) -> None:
+    import redis
+    from django.conf import settings
+
+    from webapp.analysis.tasks import compute_convergence_task
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    current_app.control.purge()
+
+    compute_convergence_task.delay()
+
+    assert (broker.llen("background"), broker.llen("celery")) == (1, 0)
+    worker = request.getfixturevalue("worker")  # bin/worker as started without -Q
+    deadline = time.monotonic() + DEADLINE
+    while broker.llen("background") or broker.hlen("unacked"):
+        assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
+        assert time.monotonic() < deadline, "no worker took the background queue"
+        time.sleep(0.05)  # paces the polling only
