@@ -86,6 +86,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a short-lived workload runs")
     parser.add_argument("--web-processes", type=int, default=2, help="WEB_CONCURRENCY")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery children")
+    parser.add_argument("--no-background-worker", dest="background_worker",
+                        action="store_false",
+                        help="one worker takes both queues (no niced background worker)")
     parser.add_argument("--threads", type=int, default=24,
                         help="agent rounds in flight (each request in flight holds a "
                         "PostgreSQL connection in a web process)")
@@ -131,9 +134,18 @@ class Run:
                                      SECURE_SSL_REDIRECT="false",
                                      CELERY_BEAT_SCHEDULE=str(self.work / "beat-schedule"))
         self.groups["web"] = deployment.start("web", env, log=self.work / "web.log")
+        # As docker-compose.yml runs them: the analysis worker takes the `celery` queue, a
+        # niced background worker convergence and the graph page's data.
+        background = self.args.background_worker
         self.groups["worker"] = deployment.start(
-            "worker", env, f"--concurrency={self.args.worker_concurrency}",
+            "worker", env, *(("-Q", "celery") if background else ()),
+            f"--concurrency={self.args.worker_concurrency}",
             "--without-gossip", "--without-mingle", log=self.work / "worker.log")
+        if background:
+            self.groups["background"] = deployment.start(
+                "worker", {**env, "WORKER_NICENESS": "10"}, "-Q", "background",
+                "--concurrency=1", "--without-gossip", "--without-mingle",
+                log=self.work / "background.log")
         self.groups["beat"] = deployment.start("beat", env, log=self.work / "beat.log")
 
     def process_counts(self) -> dict[str, int]:
@@ -266,7 +278,7 @@ def summary_line(name: str, figures: dict[str, Any]) -> str:
 def summary(results: dict[str, Any]) -> list[str]:
     """The figures a person reads first, with the targets of the issue."""
     lines = [f"processes: {results['processes_at_end']} (web = uvicorn supervisor + "
-             "processes, worker = Celery main + children)"]
+             "processes, worker and background = Celery main + children)"]
     lines.append(f"first analysis of the fleet: {results['first_analysis_seconds']} s "
                  "(None: not within --warmup-timeout)")
     for name, figures in results["phases"].items():
@@ -275,7 +287,8 @@ def summary(results: dict[str, Any]) -> list[str]:
             lines.append(f"  {name}: {figures['rounds']} of {figures['rounds_scheduled']} "
                          f"scheduled agent rounds done")
             lines.append(f"  {name}: CPU cores {figures['cpu_cores']}; queue depth max "
-                         f"{figures['queue_depth']['max']}; flow records/s "
+                         f"{figures['queue_depth']['max']}, background queue max "
+                         f"{figures['background_queue_depth']['max']}; flow records/s "
                          f"{figures['flow_records_per_second']}; round start lateness p95 "
                          f"{figures['round_start_lateness_seconds']['p95']} s")
     for name, lag in results["analysis_lag_by_snapshot_phase"].items():

@@ -18,6 +18,7 @@ from bench.deployment import CpuMeter, ProcessGroup, pids_named
 from bench.seed import SeedFleet
 
 QUEUE = "celery"  # Celery's default queue: the Redis list of waiting task messages
+BACKGROUND_QUEUE = "background"  # convergence and the graph page's data
 
 
 def percentiles(values: Iterable[float]) -> dict[str, Any]:
@@ -149,11 +150,11 @@ class AnalysisWatch:
         return round(now - min(oldest), 1) if oldest else 0.0
 
 
-def queue_depth() -> int:
+def queue_depth(queue: str = QUEUE) -> int:
     """Task messages waiting in Redis for a worker."""
     import redis
 
-    return int(redis.Redis.from_url(os.environ["REDIS_URL"]).llen(QUEUE))
+    return int(redis.Redis.from_url(os.environ["REDIS_URL"]).llen(queue))
 
 
 def due_hosts() -> int:
@@ -205,6 +206,7 @@ class Sampler:
         self.watch.poll()
         now = time.time()
         point = {"t": round(time.monotonic() - self._started, 1), "queue": queue_depth(),
+                 "background_queue": queue_depth(BACKGROUND_QUEUE),
                  "due_hosts": due_hosts(), "snapshots_waiting": self.watch.waiting(),
                  "oldest_waiting_seconds": self.watch.oldest_waiting(now),
                  "convergence_behind_seconds": self.behind(now)}
@@ -236,6 +238,9 @@ class Sampler:
             "analysis_lag_seconds": percentiles(lags),
             "queue_depth": {"max": max((p["queue"] for p in series), default=0),
                             "end": series[-1]["queue"] if series else 0},
+            "background_queue_depth": {
+                "max": max((p["background_queue"] for p in series), default=0),
+                "end": series[-1]["background_queue"] if series else 0},
             "snapshots_waiting_at_end": series[-1]["snapshots_waiting"] if series else 0,
             "oldest_waiting_seconds_at_end": series[-1]["oldest_waiting_seconds"]
             if series else 0,

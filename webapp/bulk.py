@@ -3,13 +3,13 @@ database is PostgreSQL, batched INSERTs elsewhere."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router
-from psycopg.types.json import Jsonb
 
 from collectors.flowlogs.parsing import collector_paused
 
@@ -57,12 +57,19 @@ def row_writer(model: type[models.Model], fields: Sequence[str]) -> Iterator[Row
 
 
 def _with_json(write_row: Any, positions: list[int]) -> Any:
-    """`write_row` with the values at `positions` sent as jsonb."""
+    """`write_row` with the values at `positions` sent as JSON text. Rows often share a value
+    object (the same evidence on many edges): each object is written out once."""
+    written: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept so the id stays its)
+
     def write(row: Sequence[Any]) -> None:
         values = list(row)
         for i in positions:
-            if values[i] is not None:
-                values[i] = Jsonb(values[i])
+            value = values[i]
+            if value is not None:
+                found = written.get(id(value))
+                if found is None:
+                    found = written[id(value)] = (value, json.dumps(value))
+                values[i] = found[1]
         write_row(values)
     return write
 

@@ -159,9 +159,10 @@ class Redis:
             self.process = None
 
     def idle(self) -> bool:
-        """Whether Celery's queue is empty and no task is taken but unacknowledged."""
+        """Whether Celery's queues are empty and no task is taken but unacknowledged."""
         client = redis.Redis(port=self.port)
-        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+        return (client.llen("celery") == 0 and client.llen("background") == 0
+                and client.hlen("unacked") == 0)
 
 
 class Deployment:

@@ -265,15 +265,15 @@ def test_convergence_requests_queue_one_computation_until_it_starts() -> None:
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     cache.delete(CONVERGENCE.key)
-    before = broker.llen("celery")
+    before = broker.llen("background")
 
     for _ in range(3):  # three analyses stored while no worker has started the computation
         request_convergence()
-    queued_once = broker.llen("celery") - before
+    queued_once = broker.llen("background") - before
     compute_convergence_task.apply()  # it starts: what is stored from now on asks again
     request_convergence()
-    queued_again = broker.llen("celery") - before
-    broker.lpop("celery", queued_again)  # no worker of a later test runs them
+    queued_again = broker.llen("background") - before
+    broker.lpop("background", queued_again)  # no worker of a later test runs them
     cache.delete(CONVERGENCE.key)  # nor waits behind them
 
     assert (queued_once, queued_again) == (1, 2)
@@ -291,16 +291,16 @@ def test_a_convergence_run_waits_for_the_one_running_instead_of_computing_beside
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     cache.delete(CONVERGENCE.key)
     GenerationResult.objects.all().delete()
-    before = broker.llen("celery")
+    before = broker.llen("background")
     with CONVERGENCE.alone() as first:  # another worker's computation holds the mark
         current_app.conf.task_always_eager = False  # what it asks for goes to the broker
         try:
             deferred = compute_convergence_task.apply().get()
         finally:
             current_app.conf.task_always_eager = True
-        deferred_queued = broker.llen("celery") - before
+        deferred_queued = broker.llen("background") - before
     stored = compute_convergence_task.apply().get()
-    broker.lpop("celery", broker.llen("celery") - before)  # no worker of a later test runs it
+    broker.lpop("background", broker.llen("background") - before)  # no later worker runs it
 
     assert first is True
     assert (deferred, deferred_queued) == (False, 1)

@@ -68,15 +68,15 @@ def test_a_partition_stored_after_the_build_is_counted_not_served_from_the_build
 def test_stored_partitions_queue_one_build_until_it_starts() -> None:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     cache.delete(GRAPH_BUILD.key)
-    before = broker.llen("celery")
+    before = broker.llen("background")
 
     for host_id in (1, 2, 3):  # three partitions stored while no worker started the build
         partition_stored.send(sender=None, host_id=host_id)
-    queued_once = broker.llen("celery") - before
+    queued_once = broker.llen("background") - before
     warm_segment_graph_task.apply()  # it starts: what is stored from now on asks again
     partition_stored.send(sender=None, host_id=1)
-    queued_again = broker.llen("celery") - before
-    broker.lpop("celery", queued_again)  # no worker of a later test runs them
+    queued_again = broker.llen("background") - before
+    broker.lpop("background", queued_again)  # no worker of a later test runs them
     cache.delete(GRAPH_BUILD.key)
 
     assert (queued_once, queued_again) == (1, 2)
