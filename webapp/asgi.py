@@ -16,11 +16,14 @@ from django.conf import settings  # noqa: E402
 
 from webapp.bodylimit import BodySizeLimit  # noqa: E402
 from webapp.live.routing import websocket_urlpatterns  # noqa: E402
+from webapp.requestthreads import RequestThreads  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Bodies past the upload limit are refused as they arrive, not after Django buffered them.
-        "http": BodySizeLimit(django_asgi_app, settings.SEGSCOPE_MAX_UPLOAD_BYTES),
+        # Requests' synchronous code runs on threads kept for it, not started per request.
+        "http": BodySizeLimit(RequestThreads(django_asgi_app),
+                              settings.SEGSCOPE_MAX_UPLOAD_BYTES),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
