@@ -57,9 +57,10 @@ def ingest_flows(host: Host, source: str, filename: str, text: str) -> tuple[Flo
     digest = hashlib.sha256(f"{source}\0{filename}\0".encode() + text.encode()).hexdigest()
     now = timezone.now()
     Host.objects.filter(pk=host.pk).update(last_seen_at=now)
-    earlier = FlowBatch.objects.filter(host=host, content_hash=digest).first()
-    if earlier is not None:
-        return earlier, False
+    # Unsorted: (host, content_hash) is unique, and first() would sort by the batch ordering.
+    earlier = FlowBatch.objects.filter(host=host, content_hash=digest).order_by()[:1]
+    if earlier:
+        return earlier[0], False
     # A named source skips detection: the agent knows what it tails.
     source_format = SOURCES[source] or detect_with_hint(text, filename, None)
     report = Report(filename)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from tests.webapp.inventory.personas import AgentClient
@@ -307,6 +308,19 @@ def test_a_heartbeat_with_the_latest_hash_is_known_and_restamps(agent: AgentClie
 
     assert response.json() == {"status": "ok", "known": True}
     assert Snapshot.objects.get().last_seen_at == datetime(2026, 11, 26, 3, 10, tzinfo=UTC)
+
+
+def test_a_known_heartbeat_takes_three_unsorted_queries(
+        agent: AgentClient, node_01: Host) -> None:
+    digest = agent.send(SNAPSHOTS, snapshot_body()).json()["hash"]
+
+    with CaptureQueriesContext(connection) as queries:
+        agent.send("/api/ingest/heartbeat/", {
+            "host": "node-01", "sent_at": "2026-11-26T03:10:00Z", "snapshot_hash": digest})
+
+    # The token with its host, the snapshot re-stamped, the host's last_seen_at.
+    assert len(queries) == 3
+    assert not any("ORDER BY" in q["sql"] for q in queries)
 
 
 def test_a_heartbeat_with_an_older_hash_is_not_known(agent: AgentClient, node_01: Host) -> None:

@@ -114,11 +114,13 @@ class AgentTokenAuthentication(BaseAuthentication):
             plaintext = words[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Unknown or revoked token.") from None
-        token = (AgentToken.objects.select_related("host")
-                 .filter(token_hash=AgentToken.hash_token(plaintext), revoked_at__isnull=True)
-                 .first())
-        if token is None:
-            raise exceptions.AuthenticationFailed("Unknown or revoked token.")
+        try:
+            # get(), not first(): token_hash is unique, and first() would sort by the token
+            # ordering's host name, a join compiled on every ingest request.
+            token = AgentToken.objects.select_related("host").get(
+                token_hash=AgentToken.hash_token(plaintext), revoked_at__isnull=True)
+        except AgentToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Unknown or revoked token.") from None
         # Agents are not users: the token, in request.auth, is the whole identity.
         return AnonymousUser(), token
 
