@@ -284,7 +284,7 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         found = _RESULTS.get(inputs.digest)
     if found is not None:
         return found
-    analysis = DatabaseAnalysis(load_database_timeline())
+    analysis = DatabaseAnalysis(load_database_timeline(inputs.membership))
     _reuse_graph(analysis, inputs)
     result = FleetResult(inputs, analysis)
     with _LOCK:

@@ -177,33 +177,56 @@ def _parse(row: IntentRow) -> Any:
     return intent_of(row)
 
 
-def load_database_timeline() -> DatabaseTimeline:
-    """Everything stored, in time order; dumps are read only when a state is compiled."""
+def load_database_timeline(membership: str | None = None) -> DatabaseTimeline:
+    """Everything stored, in time order; dumps are read only when a state is compiled. With
+    `membership` (FleetInputs.membership, read before), hosts and workloads are those of the
+    last load with the same membership hash: reading tens of thousands of workloads is most
+    of a load, and rule changes leave them as they are."""
     global _states_limit
-    hosts = {h.pk: h for h in Host.objects.only("name", "addresses", "labels")}
-    entries = {h.name: HostEntry(h.name, tuple(h.addresses), MappingProxyType(dict(h.labels)))
-               for h in hosts.values()}
+    with _LOCK:
+        members = _MEMBERS.get(membership) if membership else None
+    if members is None:
+        members = _members()
+        if membership:
+            with _LOCK:
+                _MEMBERS.clear()
+                _MEMBERS[membership] = members
+    names, entries, workloads = members
     _states_limit = max(_STATES_SIZE, 2 * len(entries))
     snapshots: dict[str, list[SnapshotFiles]] = {}
     rows = Snapshot.objects.order_by("host_id", "collected_at", "id").values_list(
         "id", "host_id", "collected_at", "content_hash")
     times = []
     for snapshot_id, host_id, collected_at, digest in rows:
-        name = hosts[host_id].name
+        name = names[host_id]
         snapshots.setdefault(name, []).append(
             StoredSnapshot(name, collected_at, StoredDumps(snapshot_id), digest))
         times.append(collected_at)
-    # Values, not model instances: a fleet has tens of thousands of workloads.
-    workloads = tuple(
-        _workload(name, hosts[host_id].name, *fields)
-        for name, host_id, *fields in WorkloadRow.objects.order_by(
-            "host_id", "name", "started_at", "id").values_list(
-            "name", "host_id", *WORKLOAD_FIELDS).iterator(chunk_size=5000))
     intents = sorted((IntentVersion(row.version, row.published_at, parsed_intent(row), row.text)
                       for row in IntentRow.objects.all()),
                      key=lambda v: (v.published_at, v.version))
     return DatabaseTimeline(entries, snapshots, workloads, tuple(intents),
                             min(times, default=None), max(times, default=None))
+
+
+Members = tuple[dict[int, str], dict[str, "HostEntry"], tuple[Workload, ...]]
+# The hosts and workloads of the last load, by membership hash.
+_MEMBERS: dict[str, Members] = {}
+
+
+def _members() -> Members:
+    """Host names by row, the hosts as the timeline names them, and every workload."""
+    hosts = list(Host.objects.only("name", "addresses", "labels"))
+    names = {h.pk: h.name for h in hosts}
+    entries = {h.name: HostEntry(h.name, tuple(h.addresses), MappingProxyType(dict(h.labels)))
+               for h in hosts}
+    # Values, not model instances: a fleet has tens of thousands of workloads.
+    workloads = tuple(
+        _workload(name, names[host_id], *fields)
+        for name, host_id, *fields in WorkloadRow.objects.order_by(
+            "host_id", "name", "started_at", "id").values_list(
+            "name", "host_id", *WORKLOAD_FIELDS).iterator(chunk_size=5000))
+    return names, entries, workloads
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,7 +316,7 @@ def test_a_task_analyses_the_hosts_due_by_then_on_one_fleet_state(
     loads = []
     real = partitions.load_database_timeline
     monkeypatch.setattr(partitions, "load_database_timeline",
-                        lambda: loads.append(1) or real())
+                        lambda *args: loads.append(1) or real(*args))
     node_01 = _node("node-01")
     due = set(Host.objects.filter(analysis_due_at__isnull=False).values_list("id", flat=True))
     assert len(due) > 2
@@ -389,3 +389,20 @@ def test_a_hosts_drift_reads_the_flows_of_its_workloads_only(demo: Path) -> None
         mine = analysis._accepted(names)
         assert sorted(mine) == sorted(c for c in whole if c[0] in names or c[1] in names)
         assert mine
+
+
+def test_a_timeline_reads_the_workloads_again_only_when_the_membership_changed(
+        demo: Path) -> None:
+    from webapp.analysis.timeline import fleet_inputs, load_database_timeline
+    from webapp.inventory.models import Workload
+
+    first = load_database_timeline(fleet_inputs().membership)
+    again = load_database_timeline(fleet_inputs().membership)
+    Workload.objects.filter(pk=Workload.objects.order_by("id").first().pk).update(
+        labels={"app": "relabelled"})
+    changed = load_database_timeline(fleet_inputs().membership)
+
+    assert again.workloads is first.workloads
+    assert changed.workloads is not first.workloads
+    assert {"app": "relabelled"} in [dict(w.labels) for w in changed.workloads]
+    assert [w.name for w in changed.workloads] == [w.name for w in first.workloads]
