@@ -82,7 +82,8 @@ def test_the_browser_tests_start_bin_web_and_bin_worker() -> None:
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    ("web", "-m uvicorn webapp.asgi:application --host 0.0.0.0 --port 8000 --lifespan off"),
+    ("web", "-m uvicorn webapp.asgi:application --host 0.0.0.0 --port 8000 --lifespan off "
+            "--log-level info"),
     ("worker", "-m celery -A webapp.celery worker --loglevel=INFO"),
     ("beat", "-m celery -A webapp.celery beat --loglevel=INFO "
              "--schedule=/tmp/celerybeat-schedule"),
@@ -97,6 +98,15 @@ def test_each_script_runs_its_server_with_the_arguments_given_last(role: str,
                              check=True).stdout.strip()
 
     assert printed == f"{expected} --extra"
+
+
+def test_the_web_server_logs_at_log_level() -> None:
+    env = {**os.environ, "PYTHON": "echo", "LOG_LEVEL": "WARNING"}
+
+    printed = subprocess.run(command("web"), env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+
+    assert printed.endswith("--lifespan off --log-level warning")
 
 
 def test_the_image_copies_the_scripts_and_serves_with_bin_web() -> None:
