@@ -10,6 +10,8 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
@@ -22,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from webapp import ratelog
 from webapp.inventory.models import AgentToken, Host
 
 logger = logging.getLogger(__name__)
@@ -200,6 +203,7 @@ class AgentTokenRateThrottle(SimpleRateThrottle):
     """At most SEGSCOPE_INGEST_RATE requests per agent token, counted in the shared cache."""
 
     scope = "ingest"
+    waiting = 0.0  # seconds until the token may send again, once refused
 
     def get_rate(self) -> str:
         # Read per request rather than from DRF's class-level copy of the settings.
@@ -215,10 +219,23 @@ class AgentTokenRateThrottle(SimpleRateThrottle):
         """Count the request; with the cache (Redis) unreachable, let it through uncounted:
         ingest commits to the database whether or not Redis is up."""
         try:
-            return super().allow_request(request, view)
+            backend = caches["default"]
+            if not isinstance(backend, RedisCache):  # one process's own count (no REDIS_URL)
+                return super().allow_request(request, view)
+            key = self.get_cache_key(request, view)
+            limit, window = self.parse_rate(self.rate)
+            if key is None or limit is None or window is None:
+                return True
+            client = backend._cache.get_client(key, write=True)
+            self.waiting = ratelog.take(client, backend.make_and_validate_key(key), limit,
+                                        window, self.timer())
+            return self.waiting == 0
         except (RedisError, OSError) as exc:
             logger.warning("ingest rate not counted, the cache is unreachable: %s", exc)
             return True
+
+    def wait(self) -> float | None:
+        return self.waiting or super().wait()
 
 
 class IngestView(APIView):
