@@ -83,7 +83,7 @@ def test_the_browser_tests_start_bin_web_and_bin_worker() -> None:
 
 @pytest.mark.parametrize(("role", "expected"), [
     ("web", "-m uvicorn webapp.asgi:application --host 0.0.0.0 --port 8000 --lifespan off "
-            "--log-level info"),
+            "--timeout-worker-healthcheck 30 --log-level info"),
     ("worker", "-m celery -A webapp.celery worker --loglevel=INFO"),
     ("beat", "-m celery -A webapp.celery beat --loglevel=INFO "
              "--schedule=/tmp/celerybeat-schedule"),
@@ -106,7 +106,7 @@ def test_the_web_server_logs_at_log_level() -> None:
     printed = subprocess.run(command("web"), env=env, capture_output=True, text=True,
                              check=True).stdout.strip()
 
-    assert printed.endswith("--lifespan off --log-level warning")
+    assert printed.endswith("--timeout-worker-healthcheck 30 --log-level warning")
 
 
 def test_the_image_copies_the_scripts_and_serves_with_bin_web() -> None:
