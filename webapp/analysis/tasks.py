@@ -4,6 +4,7 @@ flags the broker never delivered, and convergence after analyses."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from celery import current_app, shared_task
@@ -38,17 +39,25 @@ def analyse_host_task(self: Any, host_id: int) -> str:
     outcomes = analyse_hosts(host_id, claimed=self.request.retries > 0 or redelivered,
                              others=settings.SEGSCOPE_ANALYSIS_BATCH - 1)
     stored = False
+    due: set[int] = set()
     for analysed, outcome in outcomes:
         logger.info("analysis of host %s: %s (%s edges, %s findings)", analysed,
                     outcome.status, outcome.edges, outcome.findings)
-        for other in (*outcome.marked, *([analysed] if outcome.status == "failed" else ())):
-            request_analysis(other)
+        due.update(outcome.marked, [analysed] if outcome.status == "failed" else [])
         if outcome.status == "stored":
             stored = True
             partition_stored.send(sender=analyse_host_task, host_id=analysed)
+    for other in _one_a_batch(due):
+        request_analysis(other)
     if stored:
         request_convergence()
     return outcomes[0][1].status
+
+
+def _one_a_batch(host_ids: Iterable[int]) -> list[int]:
+    """One host of every SEGSCOPE_ANALYSIS_BATCH flagged: each task claims as many due hosts,
+    and a task a host would mostly find its host claimed by another's batch."""
+    return sorted(host_ids)[::settings.SEGSCOPE_ANALYSIS_BATCH]
 
 
 @shared_task(ignore_result=True, **RETRY)
@@ -58,7 +67,7 @@ def sweep_due_analyses_task() -> int:
     if released := release_stale_claims():
         logger.warning("%s analyses claimed by a worker that is gone are due again", released)
     hosts = due_host_ids()
-    for host_id in hosts:
+    for host_id in _one_a_batch(hosts):
         analyse_host_task.delay(host_id)
     return len(hosts)
 

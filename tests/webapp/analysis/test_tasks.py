@@ -361,7 +361,8 @@ def test_another_host_that_fails_beside_it_is_flagged_and_asked_for_again(
 
     assert analyse_host_task.apply(args=[node_01.pk]).get() == "stored"
 
-    assert node_02.pk in asked
+    # a task is asked for: it claims the flagged host with the others due
+    assert len(asked) == 1 and Host.objects.filter(pk=asked[0]).get().analysis_due_at
     assert _node("node-02").analysis_due_at is not None
     state = AnalysisState.objects.get(host=node_02)
     assert (state.status, state.error) == ("failed", "ValueError: engine failed")
@@ -406,3 +407,22 @@ def test_a_timeline_reads_the_workloads_again_only_when_the_membership_changed(
     assert changed.workloads is not first.workloads
     assert {"app": "relabelled"} in [dict(w.labels) for w in changed.workloads]
     assert [w.name for w in changed.workloads] == [w.name for w in first.workloads]
+
+
+def test_the_sweep_asks_for_one_task_a_batch_of_due_hosts(demo: Path, settings: Any) -> None:
+    import redis
+    from celery import current_app
+
+    settings.SEGSCOPE_ANALYSIS_BATCH = 2
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    due = Host.objects.filter(analysis_due_at__isnull=False).count()
+    before = broker.llen("celery")
+    current_app.conf.task_always_eager = False  # what it asks for goes to the broker
+    try:
+        assert sweep_due_analyses_task.apply().get() == due == 3
+    finally:
+        current_app.conf.task_always_eager = True
+    queued = broker.llen("celery") - before
+    broker.lpop("celery", queued)  # no worker of a later test runs them
+
+    assert queued == 2  # each task claims its host and one more
