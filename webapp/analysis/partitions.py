@@ -218,7 +218,10 @@ def analyse_hosts(host_id: int, *, claimed: bool = False,
     if run is None and claimed:
         run = _start_run(host_id)
     claims = [(host_id, run)] if run is not None else []
-    claims += claim_due_hosts(others, exclude=host_id) if others > 0 else []
+    if others > 0:
+        # A run that finds its host claimed takes one more: each task asked for takes as many
+        # hosts (tasks are asked for one a batch of flagged hosts).
+        claims += claim_due_hosts(others + (run is None), exclude=host_id)
     outcomes = [] if claims and claims[0][0] == host_id else [
         (host_id, AnalysisOutcome("not-due"))]
     inputs = None

@@ -426,3 +426,13 @@ def test_the_sweep_asks_for_one_task_a_batch_of_due_hosts(demo: Path, settings: 
     broker.lpop("celery", queued)  # no worker of a later test runs them
 
     assert queued == 2  # each task claims its host and one more
+
+
+def test_a_run_whose_host_another_claimed_takes_as_many_others(demo: Path) -> None:
+    node_01, node_02, node_03 = _node("node-01"), _node("node-02"), _node("node-03")
+    assert claim_host(node_01.pk) is not None  # another run's
+
+    outcomes = partitions.analyse_hosts(node_01.pk, others=1)
+
+    assert [(host, outcome.status) for host, outcome in outcomes] == [
+        (node_01.pk, "not-due"), (node_02.pk, "stored"), (node_03.pk, "stored")]
