@@ -5,9 +5,22 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections
 from django.test import Client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Close the connection pools before the test databases are made: Django switches to a
+    test database by renaming it in the settings, which a pool opened earlier (a test
+    module's import may query the database) would not heed, its connections going on to
+    the database DATABASE_URL names."""
+    for connection in connections.all():
+        connection.close()
+        if connection.settings_dict.get("OPTIONS", {}).get("pool"):
+            connection.close_pool()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
