@@ -14,3 +14,6 @@ class SegscopeConfig(AppConfig):
         # Imported here, not in webapp/__init__.py, so that webapp.engine stays importable
         # without Django or Celery; @shared_task then binds to this configured app.
         from webapp import celery  # noqa: F401
+        from webapp.forkpools import install
+
+        install()

@@ -1,6 +1,7 @@
 """PostgreSQL connections are pooled per process (DATABASE_POOL_SIZE); SQLite never is."""
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -70,3 +71,23 @@ def test_requests_one_after_another_open_no_new_connection(client: Client) -> No
 
     # At most one more: a pool still growing for the first request's wait.
     assert pool.get_stats().get("connections_num", 0) <= opened + 1
+
+
+def _backend() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    connection.close()
+    return backend
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pools are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_opens_connections_of_its_own() -> None:
+    parents = {_backend() for _ in range(3)}  # the pool's, back in it
+
+    with multiprocessing.get_context("fork").Pool(1) as children:
+        child = children.apply(_backend)
+
+    assert child not in parents
+    assert _backend() in parents  # the parent's connections still answer
