@@ -222,8 +222,7 @@ def analyse_hosts(host_id: int, *, claimed: bool = False,
         # A run that finds its host claimed takes one more: each task asked for takes as many
         # hosts (tasks are asked for one a batch of flagged hosts).
         claims += claim_due_hosts(others + (run is None), exclude=host_id)
-    outcomes = [] if claims and claims[0][0] == host_id else [
-        (host_id, AnalysisOutcome("not-due"))]
+    outcomes = [] if run is not None else [(host_id, AnalysisOutcome("not-due"))]
     inputs = None
     for position, (claim_id, claim_run) in enumerate(claims):
         try:

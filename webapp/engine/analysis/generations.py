@@ -13,7 +13,7 @@ from typing import Any
 
 from collectors.intent import Intent
 from webapp.engine.analysis.fleet import HostState, Workload
-from webapp.engine.analysis.intended import _peer_members, intended_pairs, memberships, ports_of
+from webapp.engine.analysis.intended import intended_pairs, ports_of, segscope_pairs
 from webapp.engine.analysis.ports import EMPTY, PortSet
 
 Pair = tuple[str, str]
@@ -311,18 +311,4 @@ def _pairs_touching(intent: Any, live: Sequence[Workload], touched: set[str],
                     if ports:
                         out[(a.name, b.name)] = ports
         return out
-    ordered = sorted(live, key=lambda w: w.name)
-    members = memberships(intent.segments, ordered)
-    for allow in intent.allows:
-        ports = ports_of(allow.ports)
-        if not ports:
-            continue
-        sources = _peer_members(allow.source, members, ordered)
-        destinations = _peer_members(allow.destination, members, ordered)
-        for src in sources:
-            for dst in destinations if src in touched else (
-                    d for d in destinations if d in touched):
-                if src != dst:
-                    known = out.get((src, dst))
-                    out[(src, dst)] = ports if known is None else known | ports
-    return out
+    return segscope_pairs(intent, sorted(live, key=lambda w: w.name), touched)

@@ -7,7 +7,7 @@ protocols the graph evaluates."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from collectors.intent import Intent, selector_matches
@@ -80,7 +80,7 @@ def intended_pairs(intent: Any, workloads: Iterable[Workload],
     if intent is None:
         return {}
     if isinstance(intent, Intent):
-        return _segscope_pairs(intent, live)
+        return segscope_pairs(intent, live)
     out: dict[Pair, PortSet] = {}
     for src in live:
         for dst in live:
@@ -91,7 +91,10 @@ def intended_pairs(intent: Any, workloads: Iterable[Workload],
     return out
 
 
-def _segscope_pairs(intent: Intent, live: list[Workload]) -> dict[Pair, PortSet]:
+def segscope_pairs(intent: Intent, live: list[Workload],
+                   touched: Container[str] | None = None) -> dict[Pair, PortSet]:
+    """intended_pairs of a Segscope intent over `live` (sorted by name); with `touched`, only
+    the pairs with a workload in it."""
     members = memberships(intent.segments, live)
     by_name = {w.name: w for w in live}
     out: dict[Pair, PortSet] = {}
@@ -102,7 +105,8 @@ def _segscope_pairs(intent: Intent, live: list[Workload]) -> dict[Pair, PortSet]
         sources = _peer_members(allow.source, members, live)
         destinations = _peer_members(allow.destination, members, live)
         for src in sources:
-            for dst in destinations:
+            for dst in destinations if touched is None or src in touched else (
+                    d for d in destinations if d in touched):
                 if src == dst or src not in by_name or dst not in by_name:
                     continue
                 key = (src, dst)
