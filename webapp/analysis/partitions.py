@@ -262,16 +262,18 @@ def _analyse(host_id: int, run: int, inputs: FleetInputs) -> AnalysisOutcome:
         state = AnalysisState.objects.select_for_update().get(host_id=host_id)
         if state.run != run:
             return AnalysisOutcome("superseded")
-        earlier_peers = set(GraphEdge.objects.filter(src_host=host.name).exclude(
-            host_id=host_id).values_list("host_id", flat=True))
         _store(host, result, edges, findings)
         marked: tuple[int, ...] = ()
+        peers = peers - {host.name}
         if exchange != state.exchange_hash:
-            names = peers - {host.name}
-            others = set(Host.objects.filter(name__in=names).values_list("id", flat=True))
-            marked = tuple(flag_hosts_due((others | earlier_peers) - {host_id}))
+            others = set(Host.objects.filter(name__in=peers | set(state.peers or ())
+                                             ).values_list("id", flat=True))
+            if state.peers is None:  # stored before peers were recorded
+                others |= set(GraphEdge.objects.filter(src_host=host.name).values_list(
+                    "host_id", flat=True).distinct())
+            marked = tuple(flag_hosts_due(others - {host_id}))
         AnalysisState.objects.filter(pk=state.pk).update(
-            inputs_hash=inputs.digest, exchange_hash=exchange,
+            inputs_hash=inputs.digest, exchange_hash=exchange, peers=sorted(peers),
             status=AnalysisState.Status.DONE, done=STEPS, total=STEPS,
             updated_at=timezone.now())
         broadcast.host_analysed(host_id)

@@ -9,7 +9,7 @@ import pytest
 from tests.engine.analysis.fleets import add_rule, build, intent, workload
 from webapp.engine.analysis.edges import segment_edges, workload_edges
 from webapp.engine.analysis.fleet import Fleet, load_host_state
-from webapp.engine.analysis.graph import PairVerdict, compute_graph
+from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict, compute_graph
 from webapp.engine.analysis.ports import PortSet
 
 POLICY = intent([("web", "db", ["tcp/5432"]), ("web", "cache", ["tcp/6379", "udp/53"])])
@@ -272,3 +272,54 @@ def test_a_membership_change_reuses_every_answer_it_can_and_agrees_with_a_full_r
     assert ("web-3", "db-2") not in graph.pairs  # n2's web set does not hold it yet
     assert not any("db-1" in key for key in graph.pairs)
     assert graph.evaluations - evaluated < fresh.evaluations
+
+
+OUTSIDE_RULE = "-A FORWARD -s 203.0.113.7/32 -p tcp -m tcp --dport 9999 -j ACCEPT"
+DBS = tuple(workload(f"db-{i}", f"n{i}", f"10.{i}.0.2", "db") for i in range(1, 4))
+WEBS = tuple(workload(f"web-{i}", f"n{i}", f"10.{i}.0.1", "web") for i in range(1, 4))
+
+
+def _with_outside_rule(host: str, dumps: dict[str, str]) -> dict[str, str]:
+    """n1 with a rule for an address no workload has, first in FORWARD."""
+    if host != "n1":
+        return dumps
+    text = dumps["iptables-save"].replace("-A FORWARD -m conntrack",
+                                          f"{OUTSIDE_RULE}\n-A FORWARD -m conntrack", 1)
+    return {**dumps, "iptables-save": text}
+
+
+def test_a_rule_for_an_address_no_workload_has_leaves_its_hosts_answers_shared() -> None:
+    workloads = (*DBS, *WEBS)
+    graph = compute_graph(build(POLICY, workloads))
+    evaluated = graph.evaluations
+    edited = build(POLICY, workloads, edit=_with_outside_rule)
+
+    graph.update_host(edited.hosts["n1"])
+
+    full = compute_graph(edited)
+    assert {k: p.allowed for k, p in graph.pairs.items()} == {
+        k: p.allowed for k, p in full.pairs.items()}
+    # db-1's ingress takes db-2's evaluation, with n1's own lines (one more in front).
+    assert graph.evaluations == evaluated
+
+    def places(graph: EffectiveGraph) -> set[tuple[str, int | None, int | None]]:
+        return {(e.chain, e.rule_number, e.line)
+                for e, _ in graph.pairs[("web-2", "db-1")].evidence() if e.host == "n1"}
+
+    assert places(graph) == places(full)
+    assert places(graph) != places(compute_graph(build(POLICY, workloads)))
+
+
+def test_the_rule_counts_once_a_workload_has_its_address() -> None:
+    fleet = build(POLICY, (*DBS, *WEBS), edit=_with_outside_rule)
+    graph = compute_graph(fleet)
+    assert ("probe", "db-1") not in graph.pairs
+    after = (*DBS, *WEBS, workload("probe", "n4", "203.0.113.7", "probe"))
+
+    graph.update_membership(after)
+
+    fresh = compute_graph(Fleet(dict(fleet.hosts), after))
+    assert {k: p.allowed for k, p in graph.pairs.items()} == {
+        k: p.allowed for k, p in fresh.pairs.items()}
+    # n1's rule lets the probe (on a host with no rules known) in on 9999.
+    assert graph.pairs[("probe", "db-1")].allowed.contains("tcp", 9999)

@@ -436,3 +436,27 @@ def test_a_run_whose_host_another_claimed_takes_as_many_others(demo: Path) -> No
 
     assert [(host, outcome.status) for host, outcome in outcomes] == [
         (node_01.pk, "not-due"), (node_02.pk, "stored"), (node_03.pk, "stored")]
+
+
+def test_a_host_that_stops_reaching_a_peer_flags_the_peer_it_recorded(demo: Path) -> None:
+    from datetime import UTC, datetime
+
+    sweep_due_analyses_task.apply()
+    node_01 = _node("node-01")
+    reached = set(GraphEdge.objects.filter(src_host="node-01").exclude(host=node_01)
+                  .values_list("host_id", flat=True))
+    assert reached
+    state = AnalysisState.objects.get(host=node_01)
+    assert {_node(name).pk for name in state.peers} >= reached
+    # node-01 drops everything it forwards: its workloads reach nobody, nobody reaches them.
+    dumps = dict(node_01.last_snapshot.dumps)
+    dumps["iptables-save"] = dumps["iptables-save"].replace(
+        "-A FORWARD ", "-A FORWARD -j DROP\n-A FORWARD ", 1)
+    ingest_snapshot(node_01, datetime(2026, 11, 26, 5, 0, tzinfo=UTC), dumps, {})
+    Host.objects.exclude(pk=node_01.pk).update(analysis_due_at=None)
+
+    outcome = partitions.analyse_host(node_01.pk)
+
+    assert outcome.status == "stored"
+    assert set(outcome.marked) >= reached  # their stored edges from node-01 are gone now
+    assert AnalysisState.objects.get(host=node_01).peers == []

@@ -20,6 +20,9 @@ class AnalysisState(models.Model):
     # What the host's workloads exchange with other hosts' (pairs and ports): when it changes,
     # the partitions at the other end are due too.
     exchange_hash = models.CharField(max_length=64, blank=True)
+    # The hosts at the other end when it was computed (null: not recorded yet), so that a
+    # change reaches the hosts that lost a pair without a search through every stored edge.
+    peers = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DONE)
     # Claims number the runs: only the newest run of a host may store its partition.
     run = models.PositiveIntegerField(default=0)

@@ -179,7 +179,7 @@ def _shared_probe(base: EffectiveGraph, state: HostState) -> HostProbe:
     graph = copy.copy(base)
     graph.fleet = Fleet({state.name: state}, base.fleet.workloads)
     graph._engines, graph._ingress, graph._egress = {}, {}, {}
-    graph._into, graph._combined, graph._keep = {}, {}, []
+    graph._into, graph._from, graph._combined, graph._keep = {}, {}, {}, []
     graph.pairs = PairMap(graph._into)
     probe = HostProbe.__new__(HostProbe)
     probe.host, probe.graph = state.name, graph

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from collectors.intent import selector_matches
 from collectors.iptables import Rule
 from webapp.engine.analysis.fleet import Fleet, HostState, Workload
-from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
+from webapp.engine.analysis.graph import FAMILIES, EffectiveGraph, PairVerdict
 from webapp.engine.analysis.managed import rule_body
 from webapp.engine.analysis.ports import PortSet
 from webapp.engine.analysis.shadow import shadowed_rules
@@ -114,7 +114,7 @@ class _Scope:
         if isinstance(hosts, str):
             raise TypeError(f"hosts is a collection of host names, not {hosts!r}")
         chosen = frozenset(hosts)
-        return cls(chosen, frozenset(w.name for w in graph.fleet.workloads if w.host in chosen))
+        return cls(chosen, frozenset(w.name for host in chosen for w in graph.workloads_on(host)))
 
     def has(self, host: str | None) -> bool:
         return self.hosts is None or host in self.hosts
@@ -141,8 +141,7 @@ def compute_drift(graph: EffectiveGraph, context: DriftContext,
         return traffic[0]
 
     known = _addresses(fleet, context)
-    host_addresses = {str(ipaddress.ip_address(a)) for s in fleet.hosts.values()
-                      for a in s.addresses}
+    host_addresses = {_canonical(a) for s in fleet.hosts.values() for a in s.addresses}
     # Host by host, each kind after the other: the rule decoding cache holds a host's rules,
     # not a fleet's. The sort below puts the kinds in their order; a kind keeps host order.
     for host in sorted(fleet.hosts):
@@ -400,6 +399,11 @@ def _named_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any] | N
                     yield address, None, nset.name, members
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same host addresses on every call
+def _canonical(text: str) -> str:
+    return str(ipaddress.ip_address(text))
+
+
 @functools.lru_cache(maxsize=1 << 16)  # hosts name the same peers: parse each text once
 def _single_address(text: str) -> str | None:
     try:
@@ -423,6 +427,8 @@ def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses
     of another segment owns now."""
     owners, former = known.owners, known.former
     seen: set[tuple[str, str, str]] = set()
+    # A set's members' segments, read once per set rather than once per member.
+    member_segments: dict[int, tuple[list[str], list[tuple[str, frozenset[str]]]]] = {}
     for address, rule, set_name, members in _named_addresses(state):
         key = (address, repr(rule), set_name or "")
         if key in seen or address in host_addresses:
@@ -442,7 +448,12 @@ def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses
                           tuple(w.name for w in previous), (), gone,
                           "no live workload owns this address")
             continue
-        reason = _reused(context, owner, previous, members, owners, address)
+        found = member_segments.get(id(members))
+        if found is None:
+            segments = _segments(context)
+            found = member_segments[id(members)] = (members, [
+                (a, frozenset(segments.of(owners[a].labels))) for a in members if a in owners])
+        reason = _reused(context, owner, previous, found[1], address)
         if reason:
             yield Finding("stale", host, rule, set_name, address,
                           _segment(context, previous[-1] if previous else None),
@@ -452,8 +463,9 @@ def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses
 
 
 def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
-            members: list[str], owners: Mapping[str, Workload], address: str) -> str | None:
-    """Why an address a rule or set names now reaches the wrong workload, if it does."""
+            members: list[tuple[str, frozenset[str]]], address: str) -> str | None:
+    """Why an address a rule or set names now reaches the wrong workload, if it does;
+    `members` are the owned addresses of its set with their owners' segments."""
     segments = _segments(context)
     mine = set(segments.of(owner.labels))
     for old in previous:
@@ -461,14 +473,9 @@ def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
         if theirs and theirs != mine:
             return (f"address reused: named for {old.name} ({', '.join(sorted(theirs))}), now "
                     f"owned by {owner.name} ({', '.join(sorted(mine)) or 'no segment'})")
-    others = [owners[a] for a in members if a != address and a in owners]
+    others = [theirs for a, theirs in members if a != address]
     if len(others) >= 2:
-        common: set[str] | None = None
-        for other in others:
-            theirs = set(segments.of(other.labels))
-            common = theirs if common is None else common & theirs
-            if not common:
-                break  # empty stays empty: no reason from the set
+        common = frozenset.intersection(*others)
         if common and not (common & mine):
             return (f"set members are {', '.join(sorted(common))}; this address is owned by "
                     f"{owner.name} ({', '.join(sorted(mine)) or 'no segment'})")
@@ -567,20 +574,19 @@ def _managed(host: str, evidence: Evidence, context: DriftContext,
 
 
 def _scoped_pairs(graph: EffectiveGraph, scope: _Scope) -> Iterator[Iterable[PairVerdict]]:
-    """The allowed pairs of the scope's workloads in the graph's order, destination by
-    destination: all pairs, or those into or out of the scope's workloads."""
-    local = scope.workloads
-    # The graph keeps pairs by destination only (no reverse index: memory), so pairs out of
-    # the scope's workloads cost one lookup per workload of the scope and destination.
-    for dst, into in graph._into.items():
-        if scope.hosts is None or dst in local:
+    """The allowed pairs of the scope's workloads in groups: all pairs, or those into or out
+    of the scope's workloads, each once."""
+    if scope.hosts is None:
+        for into in graph._into.values():
             yield into.values()
-            continue
-        hits = into.keys() & local  # looks up each of the scope's workloads
-        if len(hits) == 1:
-            yield (into[next(iter(hits))],)
-        elif hits:
-            yield [pair for src, pair in into.items() if src in hits]
+        return
+    local = scope.workloads
+    for dst in local:
+        sources = graph._into.get(dst)
+        if sources:
+            yield sources.values()
+    for src in local:
+        yield [graph._into[dst][src] for dst in graph.destinations_from(src) if dst not in local]
 
 
 def _foreign(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Iterator[Finding]:
@@ -595,9 +601,11 @@ def _foreign(graph: EffectiveGraph, context: DriftContext, scope: _Scope) -> Ite
     decided: dict[Evidence, set[str]] = {}
     local = scope.workloads
     for sides in (graph._ingress, graph._egress):
-        for (_family, name), side in sides.items():
-            if scope.hosts is not None and name not in local:
-                continue  # a side is evaluated on its workload's host: its evidence is there
+        # A side is evaluated on its workload's host: its evidence is there.
+        found = sides.values() if scope.hosts is None else [
+            sides[family, name] for name in local for family in FAMILIES
+            if (family, name) in sides]
+        for side in found:
             for verdicts in side.verdicts:
                 for evidence, _ports in (*verdicts.accepted_by, *verdicts.denied_by):
                     if scope.has(evidence.host):

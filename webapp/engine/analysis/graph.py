@@ -10,10 +10,12 @@ recomputes only what its rules decide (`update_host`).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from webapp.engine.analysis.atoms import RuleAtoms
 from webapp.engine.analysis.classes import AddressIndex, Partition, partition
 from webapp.engine.analysis.destinations import (
     HostDigests,
@@ -110,9 +112,11 @@ class EffectiveGraph:
         self._engines: dict[str, _HostEngine] = {}
         self._ingress: dict[tuple[int, str], _Side] = {}
         self._egress: dict[tuple[int, str], _Side] = {}
-        # Pairs by destination, then source: no key tuples, no reverse index (memory matters
-        # at two million pairs); `pairs` reads them as one mapping.
+        # Pairs by destination, then source (no key tuples: memory matters at two million
+        # pairs); `pairs` reads them as one mapping. `_from` names each source's destinations,
+        # so that a host's change meets its own pairs, not every destination of the fleet.
         self._into: dict[str, dict[str, PairVerdict]] = {}
+        self._from: dict[str, set[str]] = {}
         self.pairs = PairMap(self._into)
         self.evaluations = 0
         self.shared_evaluations = 0  # destinations that took a like destination's answers
@@ -150,6 +154,7 @@ class EffectiveGraph:
     def compute(self) -> EffectiveGraph:
         """Evaluate every destination's ingress and combine it with its sources' egress."""
         self._into.clear()
+        self._from.clear()
         for workload in self.fleet.workloads:
             self._combine_into(workload)
         self._through_services()
@@ -176,7 +181,9 @@ class EffectiveGraph:
                     old_egress[family, name] = old
         touched: set[tuple[str, str]] = set()
         for name in local:
-            touched |= {(src, name) for src in self._into.pop(name, {})}
+            for src in self._into.pop(name, {}):
+                touched.add((src, name))
+                self._from[src].discard(name)
             self._combine_into(self.workloads[name])
             touched |= {(src, name) for src in self._into.get(name, {})}
         # Same ports everywhere: only the evidence (counters, rule numbers) is new.
@@ -188,16 +195,15 @@ class EffectiveGraph:
                 refreshed.setdefault(name, []).append((family, new))
             else:
                 changed.add(name)
-        changed_or_refreshed = changed | set(refreshed)
-        # Each destination's sources meet the host's few workloads in one set operation: the
-        # cost follows the pairs that involve the host, not the fleet's size.
-        for dst, into in self._into.items():
-            if dst in local:
-                continue
-            for name in into.keys() & changed_or_refreshed:
+        # The cost follows the pairs that involve the host, not the fleet's size.
+        for name in changed | set(refreshed):
+            reached = self._from.get(name, set())
+            for dst in [d for d in reached if d not in local]:
                 touched.add((name, dst))
+                into = self._into[dst]
                 if name in changed:
                     del into[name]
+                    reached.discard(dst)
                     continue
                 pair = into[name]
                 if pair.egress is None:
@@ -295,6 +301,11 @@ class EffectiveGraph:
         if known is not None:  # both IP versions: either one connects
             pair = PairVerdict(pair.src, pair.dst, known.allowed | pair.allowed, pair.ingress,
                                pair.egress)
+        else:
+            reached = self._from.get(pair.src)
+            if reached is None:
+                reached = self._from[pair.src] = set()
+            reached.add(pair.dst)
         into[pair.src] = pair
 
     # -- one side ---------------------------------------------------------------------------
@@ -339,7 +350,7 @@ class EffectiveGraph:
         shared = not relevant.in_patterns and not relevant.interface_sensitive
         fixed = any_in if shared else Fixed(family, hook, dst=dst_value, in_iface=uplink,
                                             out_iface=out_iface)
-        reachable = engine.reach.relevant(fixed)
+        reachable = self._live(engine.reach.relevant(fixed), family, "src")
         key = self._shape_key(engine, reachable, family, hook, shared, (dst.interface,),
                               dst_value)
 
@@ -417,6 +428,28 @@ class EffectiveGraph:
                    engine.digests.policies(family))
         return shape_key(engine.digests, reachable, own, context)
 
+    def _live(self, reachable: Relevant, family: int, varying: str) -> Relevant:
+        """The reachable rules less those whose `varying` address (the source's for ingress,
+        the destination's for egress) is one that no workload of the fleet has, with only
+        the atoms that hold a workload: no packet between workloads meets such a rule, so
+        destinations that differ by one (a rule for an outside address, an address left
+        behind by a stopped workload) share their evaluation, and its class of no workload
+        is not cut."""
+        index = self.indexes.get(family)
+        if index is None or reachable.ordered is None:
+            return reachable
+        held = index.addresses
+        atoms = reachable.atoms.addresses.get(family, [])
+        kept = [atom for atom in atoms if _holds(held, atom[0], atom[1])]
+        bits = 32 if family == 4 else 128
+        ordered = tuple(rule for rule in reachable.ordered
+                        if not _names_nobody(getattr(rule, varying), held, bits))
+        if len(kept) == len(atoms) and len(ordered) == len(reachable.ordered):
+            return reachable
+        live = RuleAtoms({**reachable.atoms.addresses, family: kept}, reachable.atoms.ports,
+                         reachable.atoms.sets)
+        return replace(reachable, atoms=live, ordered=ordered)
+
     def _local_path(self, family: int, src: Workload, dst: Workload,
                     engine: _HostEngine) -> PathVerdicts:
         """Both workloads on one host: the one pass (or OUTPUT then INPUT) they cross."""
@@ -455,7 +488,7 @@ class EffectiveGraph:
         hook = "FORWARD" if bridged else "OUTPUT"
         in_iface = src.interface if bridged else None
         fixed = Fixed(family, hook, src=src_value, in_iface=in_iface, out_iface=uplink)
-        reachable = engine.reach.relevant(fixed)
+        reachable = self._live(engine.reach.relevant(fixed), family, "dst")
         # The source's own address is fixed here as the destination's is for ingress; the
         # shape key marks egress by the hook and the uplink standing where `shared` would.
         key = self._shape_key(engine, reachable, family, f"egress {hook}", False,
@@ -502,13 +535,15 @@ class EffectiveGraph:
             yield into[dst][src]
 
     def edges_from(self, sources: Iterable[str]) -> Iterator[PairVerdict]:
-        """The allowed pairs from these workloads, sorted by source then destination: each
-        destination's sources meet them in one set operation."""
-        names = set(sources)
+        """The allowed pairs from these workloads, sorted by source then destination."""
         into = self._into
-        keys = sorted((src, dst) for dst, found in into.items() for src in found.keys() & names)
+        keys = sorted((src, dst) for src in set(sources) for dst in self._from.get(src, ()))
         for src, dst in keys:
             yield into[dst][src]
+
+    def destinations_from(self, src: str) -> Iterable[str]:
+        """The workloads `src` is allowed to reach on some port (read only)."""
+        return self._from.get(src, ())
 
 
 class PairMap(Mapping[tuple[str, str], PairVerdict]):
@@ -537,6 +572,21 @@ class PairMap(Mapping[tuple[str, str], PairVerdict]):
 
 
 SHUT = PathVerdicts(EMPTY)
+
+
+def _holds(addresses: tuple[int, ...], first: int, last: int) -> bool:
+    """Whether some address of the sorted `addresses` lies in first..last."""
+    position = bisect_left(addresses, first)
+    return position < len(addresses) and addresses[position] <= last
+
+
+def _names_nobody(address: tuple[int, int, bool] | None, held: tuple[int, ...],
+                  bits: int) -> bool:
+    """A rule's (network, mask, negated) address test that no address of `held` passes."""
+    if address is None or address[2]:
+        return False
+    network, mask = address[0], address[1]
+    return not _holds(held, network, network | (~mask & ((1 << bits) - 1)))
 
 
 def _same_answers(old: _Side, new: _Side) -> bool:
