@@ -16,6 +16,11 @@ from collectors.flowlogs.parsing import collector_paused
 BATCH = 5000
 
 
+class JsonText(str):
+    """A JSON column's value already written as JSON text (by a caller that composes many
+    rows' values from shared parts)."""
+
+
 class RowWriter:
     """Writes rows (values in the order of its fields) into one table, as they come."""
 
@@ -65,7 +70,7 @@ def _with_json(write_row: Any, positions: list[int]) -> Any:
         values = list(row)
         for i in positions:
             value = values[i]
-            if value is not None:
+            if value is not None and not isinstance(value, JsonText):
                 found = written.get(id(value))
                 if found is None:
                     found = written[id(value)] = (value, json.dumps(value))
@@ -110,7 +115,8 @@ def _insert(model: type[models.Model], alias: str, columns: Sequence[models.Fiel
     count = 0
     batch: list[models.Model] = []
     for row in rows:
-        batch.append(model(**dict(zip(attnames, row, strict=True))))
+        values = [json.loads(v) if isinstance(v, JsonText) else v for v in row]
+        batch.append(model(**dict(zip(attnames, values, strict=True))))
         if len(batch) >= BATCH:
             manager.bulk_create(batch)
             count += len(batch)

@@ -1,12 +1,14 @@
 """The bulk writer: COPY on PostgreSQL, batched INSERTs elsewhere, the same rows either way."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from webapp.bulk import insert_rows, timestamp_text
+from webapp.analysis.models import GraphEdge
+from webapp.bulk import JsonText, insert_rows, timestamp_text
 from webapp.flows.models import FlowRecord
 from webapp.inventory.models import Host
 
@@ -103,3 +105,21 @@ def test_text_with_tabs_newlines_and_backslashes_survives_the_copy(node_01: Host
 
     stored = FlowRecord.objects.get()
     assert (stored.rule_ref, stored.observer, stored.icmp_type) == (awkward, "\\N", None)
+
+
+@pytest.mark.parametrize("vendor", [
+    pytest.param("postgresql", marks=pytest.mark.skipif(connection.vendor != "postgresql",
+                                                       reason="COPY is PostgreSQL's")),
+    "sqlite"])
+def test_json_given_as_text_is_stored_as_the_value_it_spells(
+        node_01: Host, vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "vendor", vendor)
+    evidence = [{"host": "node-01", "rule_number": 3, "text": "-j ACCEPT \"x\""}]
+
+    insert_rows(GraphEdge, ("host", "src", "dst", "src_host", "allowed", "evidence",
+                            "snapshots", "intent_version", "computed_at"), [
+        (node_01.pk, "a", "b", "node-01", ["tcp/80"], JsonText(json.dumps(evidence)), {},
+         "v1", T0),
+        (node_01.pk, "c", "b", "node-01", ["tcp/80"], evidence, {}, "v1", T0)])
+
+    assert [e.evidence for e in GraphEdge.objects.order_by("src")] == [evidence, evidence]

@@ -26,10 +26,12 @@ from webapp.analysis.timeline import (
     fleet_inputs,
     load_database_timeline,
 )
-from webapp.bulk import insert_rows
-from webapp.engine.analysis.edges import workload_edge
-from webapp.engine.analysis.graph import EffectiveGraph
+from webapp.bulk import JsonText, insert_rows
+from webapp.engine.analysis.edges import evidence_order, workload_edge
+from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
 from webapp.engine.analysis.offline import BundleAnalysis
+from webapp.engine.analysis.ports import PortSet
+from webapp.engine.analysis.verdicts import Evidence, PathVerdicts
 from webapp.inventory.models import Host
 from webapp.live import broadcast
 
@@ -57,26 +59,57 @@ class FleetResult:
         self.hosts_of = {w.name: w.host for w in analysis.fleet.workloads}
         # Pairs share their verdicts and port sets (the graph interns them): a pair's allowed
         # texts and evidence are worked out once per (egress, ingress, allowed), and the
-        # edges sharing them share the lists (read only).
+        # edges sharing them share the values (read only); each side's evidence entries are
+        # written out once per (verdicts, allowed).
         self._parts: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+        self._sides: dict[tuple[int, int], tuple[PathVerdicts, PortSet, list[_Entry]]] = {}
 
     def _local(self, host: str) -> list[str]:
         return [w.name for w in self.analysis.graph.workloads_on(host)]
 
     def edges_into(self, host: str) -> list[dict[str, Any]]:
+        """The host's workload edges as `segscope graph --json` has them, but with evidence
+        as JSON text, and `hosts`: the hosts the evidence names."""
         parts = self._parts
         edges = []
         for pair in self.analysis.graph.edges_toward(self._local(host)):
             key = (id(pair.egress), id(pair.ingress), id(pair.allowed))
             found = parts.get(key)
             if found is None:
-                edge = workload_edge(pair)
+                evidence, hosts = self._evidence(pair)
                 # The key's objects are kept with the entry, so that their ids stay theirs.
-                found = parts[key] = (edge["allowed"], edge["evidence"], pair.egress,
+                found = parts[key] = (pair.allowed.texts(), evidence, hosts, pair.egress,
                                       pair.ingress, pair.allowed)
             edges.append({"src": pair.src, "dst": pair.dst, "allowed": found[0],
-                          "evidence": found[1]})
+                          "evidence": found[1], "hosts": found[2]})
         return edges
+
+    def _evidence(self, pair: PairVerdict) -> tuple[JsonText, frozenset[str]]:
+        """workload_edge's evidence as JSON text, put together from each side's entries."""
+        entries = self._side(pair.ingress, pair.allowed)
+        if pair.egress is not None:
+            out = self._side(pair.egress, pair.allowed)
+            if {e.evidence for e in out} & {e.evidence for e in entries}:
+                # One rule on both sides (a rare path): workload_edge merges its ports.
+                listed = workload_edge(pair)["evidence"]
+                return JsonText(json.dumps(listed)), frozenset(e["host"] for e in listed)
+            entries = sorted(out + entries, key=lambda entry: entry.order)
+        return (JsonText("[" + ", ".join(e.text for e in entries) + "]"),
+                frozenset(e.evidence.host for e in entries))
+
+    def _side(self, verdicts: PathVerdicts, allowed: PortSet) -> list[_Entry]:
+        """One side's evidence entries of a pair, sorted as an edge lists them."""
+        key = (id(verdicts), id(allowed))
+        found = self._sides.get(key)
+        if found is None:
+            merged: dict[Evidence, PortSet] = {}
+            for evidence, ports in verdicts.deciding(allowed, True):
+                known = merged.get(evidence)
+                merged[evidence] = ports if known is None else known | ports
+            entries = sorted((_Entry(evidence_order(e), e, json.dumps(e.to_dict(p)))
+                              for e, p in merged.items()), key=lambda entry: entry.order)
+            found = self._sides[key] = (verdicts, allowed, entries)
+        return found[2]
 
     def findings_of(self, host: str) -> list[dict[str, Any]]:
         return list(self.analysis.drift_json(hosts=[host])["findings"])
@@ -105,6 +138,15 @@ class FleetResult:
     def findings(self) -> list[dict[str, Any]]:
         """Every drift finding of the fleet (what `segscope drift --json` prints)."""
         return list(self.analysis.drift_json()["findings"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One evidence entry of an edge: where it sorts, and its JSON text."""
+
+    order: tuple[Any, ...]
+    evidence: Evidence
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,16 +390,15 @@ def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],
     DriftFinding.objects.filter(host=host).delete()
     # COPY: a partition holds thousands of pairs, each with its evidence.
     # Edges from one host with the same evidence read the same snapshots.
-    read: dict[tuple[str | None, int], tuple[Any, dict[str, str]]] = {}
+    read: dict[tuple[str | None, frozenset[str]], dict[str, str]] = {}
 
     def snapshots(edge: dict[str, Any]) -> dict[str, str]:
         src_host = where.get(edge["src"])
-        key = (src_host, id(edge["evidence"]))
+        key = (src_host, edge["hosts"])
         found = read.get(key)
         if found is None:
-            found = read[key] = (edge["evidence"], _snapshots_of(
-                inputs, [host.name, src_host], edge["evidence"]))
-        return found[1]
+            found = read[key] = _snapshots_of(inputs, [host.name, src_host, *edge["hosts"]])
+        return found
 
     insert_rows(GraphEdge, ("host", "src", "dst", "src_host", "allowed", "evidence",
                             "snapshots", "intent_version", "computed_at"), (
@@ -379,10 +420,9 @@ def _store(host: Host, result: FleetResult, edges: list[dict[str, Any]],
     DriftFinding.objects.bulk_create(rows, batch_size=1000)
 
 
-def _snapshots_of(inputs: FleetInputs, hosts: Iterable[str | None],
-                  evidence: Iterable[dict[str, Any]]) -> dict[str, str]:
+def _snapshots_of(inputs: FleetInputs, hosts: Iterable[str | None]) -> dict[str, str]:
     """The snapshot each host that decided an edge was read from."""
-    names = {*(h for h in hosts if h), *(e["host"] for e in evidence)}
+    names = {h for h in hosts if h}
     return {name: inputs.snapshots[name] for name in sorted(names) if name in inputs.snapshots}
 
 

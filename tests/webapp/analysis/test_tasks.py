@@ -180,6 +180,9 @@ def test_a_new_snapshot_updates_the_previous_graph_and_agrees_with_a_fresh_one(
     assert len(updated.edges) == edges_before + 3
     per_host = {h: updated.findings_of(h) for h in hosts}  # with the earlier drift indexes
     assert per_host != findings_before
+    # The control plane's rules read the intent and the workloads only: rendered once.
+    assert updated.analysis._drift is not None and first.analysis._drift is not None
+    assert updated.analysis._drift[1].managed_rules is first.analysis._drift[1].managed_rules
     partitions._LAST_GRAPH.clear()
     partitions._RESULTS.clear()
     fresh = partitions.fleet_result()

@@ -18,10 +18,12 @@ def evidence_dicts(items: Iterable[tuple[Evidence, PortSet]]) -> list[dict[str, 
     for evidence, ports in items:
         known = merged.get(evidence)
         merged[evidence] = ports if known is None else known | ports
-    return [e.to_dict(p) for e, p in sorted(merged.items(), key=lambda item: _order(item[0]))]
+    return [e.to_dict(p) for e, p in sorted(merged.items(),
+                                             key=lambda item: evidence_order(item[0]))]
 
 
-def _order(evidence: Evidence) -> tuple[Any, ...]:
+def evidence_order(evidence: Evidence) -> tuple[Any, ...]:
+    """Where an evidence entry goes in an edge's list."""
     return (evidence.host, evidence.hook, evidence.table, evidence.chain,
             evidence.rule_number or 0, evidence.handle or 0)
 

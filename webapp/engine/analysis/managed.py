@@ -99,10 +99,17 @@ class ControlPlaneRules(Mapping[str, Container[str]]):
     that host's rules only."""
 
     def __init__(self, intent: Any, fleet: Fleet) -> None:
+        self._given = intent
         self._intent = intent if isinstance(intent, Intent) else None
         self._fleet = Fleet(dict(fleet.hosts), fleet.workloads, fleet.at)  # as of now
         self._index: _ControlPlaneIndex | None = None
         self._hosts: dict[str, _RuleBodies] = {}
+
+    def renders(self, intent: Any, fleet: Fleet) -> bool:
+        """Whether these are the rules of `intent` over `fleet`'s workloads and hosts: what
+        is rendered reads those, never the hosts' snapshots."""
+        return (intent is self._given and fleet.workloads is self._fleet.workloads
+                and fleet.hosts.keys() == self._fleet.hosts.keys())
 
     def __getitem__(self, host: str) -> _RuleBodies:
         if self._intent is None or host not in self._fleet.hosts:

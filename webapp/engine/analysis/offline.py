@@ -92,12 +92,16 @@ class BundleAnalysis:
                         if self.intent is not None else None)
             former = tuple(w for w in self.timeline.workloads
                            if w.stopped_at is not None and not w.live_at(self.at))
+        managed = base.managed_rules if base is not None else None
+        if not (isinstance(managed, ControlPlaneRules) and managed.renders(self.intent,
+                                                                            self.fleet)):
+            managed = self._managed_rules()  # rendering a host costs more than its drift
         context = DriftContext(
             self.selectors, intended,
             intent_since=self.intent_version.published_at if self.intent_version else None,
             former_workloads=former,
             host_since=self._host_since, rule_zero_since=self._rule_zero_since,
-            managed_rules=self._managed_rules(), counters_then=self._counters_then,
+            managed_rules=managed, counters_then=self._counters_then,
             window_start=self._window_start, observed=self._observed(),
             observed_touching=self._observed_touching())
         if base is not None:
