@@ -143,7 +143,7 @@ class Run:
             "--without-gossip", "--without-mingle", log=self.work / "worker.log")
         if background:
             self.groups["background"] = deployment.start(
-                "worker", {**env, "WORKER_NICENESS": "10"}, "-Q", "background",
+                "worker", {**env, "WORKER_NICENESS": "19"}, "-Q", "background",
                 "--concurrency=1", "--without-gossip", "--without-mingle",
                 log=self.work / "background.log")
         self.groups["beat"] = deployment.start("beat", env, log=self.work / "beat.log")

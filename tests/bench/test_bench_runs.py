@@ -67,3 +67,4 @@ def test_the_quick_benchmark_runs_and_reports_every_figure() -> None:
     assert partition["first_analysis"]["hosts"] == 10
     assert [c["status"] for c in partition["changes"]] == ["stored"] * 3
     assert partition["change_median_s"] > 0
+    assert partition["batch"]["stored"] == partition["batch_again"]["stored"] == 10

@@ -53,7 +53,7 @@ def test_web_worker_and_beat_run_the_scripts_the_tests_start(compose: dict[str, 
     assert compose["services"]["worker"]["command"] == ["bin/worker", "-Q", "celery"]
     background = compose["services"]["background"]
     assert background["command"] == ["bin/worker", "-Q", "background", "--concurrency=1"]
-    assert background["environment"]["WORKER_NICENESS"] == "10"
+    assert background["environment"]["WORKER_NICENESS"] == "19"
     assert background["environment"]["DATABASE_URL"] == compose["services"]["worker"][
         "environment"]["DATABASE_URL"]
 

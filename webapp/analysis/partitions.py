@@ -89,8 +89,9 @@ class FleetResult:
         entries = self._side(pair.ingress, pair.allowed)
         if pair.egress is not None:
             out = self._side(pair.egress, pair.allowed)
-            if {e.evidence for e in out} & {e.evidence for e in entries}:
-                # One rule on both sides (a rare path): workload_edge merges its ports.
+            if {e.evidence.host for e in out} & {e.evidence.host for e in entries}:
+                # One host on both sides (a rare path): workload_edge merges the ports of a
+                # rule that decided on both.
                 listed = workload_edge(pair)["evidence"]
                 return JsonText(json.dumps(listed)), frozenset(e["host"] for e in listed)
             entries = sorted(out + entries, key=lambda entry: entry.order)
@@ -102,12 +103,15 @@ class FleetResult:
         key = (id(verdicts), id(allowed))
         found = self._sides.get(key)
         if found is None:
-            merged: dict[Evidence, PortSet] = {}
-            for evidence, ports in verdicts.deciding(allowed, True):
-                known = merged.get(evidence)
-                merged[evidence] = ports if known is None else known | ports
+            decided = verdicts.deciding(allowed, True)
+            if len(decided) > 1:  # a rule listed twice is one entry with both ports
+                merged: dict[Evidence, PortSet] = {}
+                for evidence, ports in decided:
+                    known = merged.get(evidence)
+                    merged[evidence] = ports if known is None else known | ports
+                decided = list(merged.items())
             entries = sorted((_Entry(evidence_order(e), e, json.dumps(e.to_dict(p)))
-                              for e, p in merged.items()), key=lambda entry: entry.order)
+                              for e, p in decided), key=lambda entry: entry.order)
             found = self._sides[key] = (verdicts, allowed, entries)
         return found[2]
 
