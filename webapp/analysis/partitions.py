@@ -27,7 +27,7 @@ from webapp.analysis.timeline import (
     load_database_timeline,
 )
 from webapp.bulk import JsonText, insert_rows
-from webapp.engine.analysis.edges import evidence_order, workload_edge
+from webapp.engine.analysis.edges import evidence_order, merged_evidence, workload_edge
 from webapp.engine.analysis.graph import EffectiveGraph, PairVerdict
 from webapp.engine.analysis.offline import BundleAnalysis
 from webapp.engine.analysis.ports import PortSet
@@ -103,15 +103,8 @@ class FleetResult:
         key = (id(verdicts), id(allowed))
         found = self._sides.get(key)
         if found is None:
-            decided = verdicts.deciding(allowed, True)
-            if len(decided) > 1:  # a rule listed twice is one entry with both ports
-                merged: dict[Evidence, PortSet] = {}
-                for evidence, ports in decided:
-                    known = merged.get(evidence)
-                    merged[evidence] = ports if known is None else known | ports
-                decided = list(merged.items())
-            entries = sorted((_Entry(evidence_order(e), e, json.dumps(e.to_dict(p)))
-                              for e, p in decided), key=lambda entry: entry.order)
+            entries = [_Entry(evidence_order(e), e, json.dumps(e.to_dict(p)))
+                       for e, p in merged_evidence(verdicts.deciding(allowed, True))]
             found = self._sides[key] = (verdicts, allowed, entries)
         return found[2]
 

@@ -12,14 +12,19 @@ from webapp.engine.analysis.ports import PortSet
 from webapp.engine.analysis.verdicts import Evidence
 
 
-def evidence_dicts(items: Iterable[tuple[Evidence, PortSet]]) -> list[dict[str, Any]]:
-    """Evidence entries, one per deciding rule, with the ports it decided merged."""
+def merged_evidence(items: Iterable[tuple[Evidence, PortSet]]
+                    ) -> list[tuple[Evidence, PortSet]]:
+    """One entry per deciding rule with the ports it decided merged, in an edge's order."""
     merged: dict[Evidence, PortSet] = {}
     for evidence, ports in items:
         known = merged.get(evidence)
         merged[evidence] = ports if known is None else known | ports
-    return [e.to_dict(p) for e, p in sorted(merged.items(),
-                                             key=lambda item: evidence_order(item[0]))]
+    return sorted(merged.items(), key=lambda item: evidence_order(item[0]))
+
+
+def evidence_dicts(items: Iterable[tuple[Evidence, PortSet]]) -> list[dict[str, Any]]:
+    """Evidence entries, one per deciding rule, with the ports it decided merged."""
+    return [e.to_dict(p) for e, p in merged_evidence(items)]
 
 
 def evidence_order(evidence: Evidence) -> tuple[Any, ...]:
