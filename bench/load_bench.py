@@ -88,7 +88,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery children")
     parser.add_argument("--no-background-worker", dest="background_worker",
                         action="store_false",
-                        help="one worker takes both queues (no niced background worker)")
+                        help="one worker takes both queues (no idle-priority background worker)")
     parser.add_argument("--threads", type=int, default=24,
                         help="agent rounds in flight (each request in flight holds a "
                         "PostgreSQL connection in a web process)")
@@ -135,7 +135,7 @@ class Run:
                                      CELERY_BEAT_SCHEDULE=str(self.work / "beat-schedule"))
         self.groups["web"] = deployment.start("web", env, log=self.work / "web.log")
         # As docker-compose.yml runs them: the analysis worker takes the `celery` queue, a
-        # niced background worker convergence and the graph page's data.
+        # background worker on idle CPU time convergence and the graph page's data.
         background = self.args.background_worker
         self.groups["worker"] = deployment.start(
             "worker", env, *(("-Q", "celery") if background else ()),
@@ -143,7 +143,7 @@ class Run:
             "--without-gossip", "--without-mingle", log=self.work / "worker.log")
         if background:
             self.groups["background"] = deployment.start(
-                "worker", {**env, "WORKER_NICENESS": "19"}, "-Q", "background",
+                "worker", {**env, "WORKER_PRIORITY": "idle"}, "-Q", "background",
                 "--concurrency=1", "--without-gossip", "--without-mingle",
                 log=self.work / "background.log")
         self.groups["beat"] = deployment.start("beat", env, log=self.work / "beat.log")

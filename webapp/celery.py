@@ -5,6 +5,7 @@ import os
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
@@ -43,3 +44,12 @@ class SweepOnConnect(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(SweepOnConnect)
+
+
+@worker_init.connect
+def _send_events_from_own_loop(**_: Any) -> None:
+    """A worker's processes (its pool's children inherit this) keep one event loop and
+    channel layer connection for the events they send."""
+    from webapp.live.broadcast import send_from_own_loop
+
+    send_from_own_loop()

@@ -53,7 +53,7 @@ def test_web_worker_and_beat_run_the_scripts_the_tests_start(compose: dict[str, 
     assert compose["services"]["worker"]["command"] == ["bin/worker", "-Q", "celery"]
     background = compose["services"]["background"]
     assert background["command"] == ["bin/worker", "-Q", "background", "--concurrency=1"]
-    assert background["environment"]["WORKER_NICENESS"] == "19"
+    assert background["environment"]["WORKER_PRIORITY"] == "idle"
     assert background["environment"]["DATABASE_URL"] == compose["services"]["worker"][
         "environment"]["DATABASE_URL"]
 
@@ -114,3 +114,26 @@ def test_the_image_copies_the_scripts_and_serves_with_bin_web() -> None:
 
     assert "COPY bin ./bin" in dockerfile
     assert 'CMD ["bin/web"]' in dockerfile
+
+
+def _worker_with(tmp_path: Path, priority: str) -> subprocess.CompletedProcess[str]:
+    """bin/worker with a PYTHON that prints the scheduling class it was started in."""
+    probe = tmp_path / "python"
+    probe.write_text("#!/bin/sh\nexec python3 -c 'import os; print(os.sched_getscheduler(0))'\n")
+    probe.chmod(0o755)
+    return subprocess.run([str(BIN / "worker")], env={**os.environ, "PYTHON": str(probe),
+                                                     "WORKER_PRIORITY": priority},
+                          capture_output=True, text=True, check=False, timeout=30)
+
+
+def test_the_background_worker_runs_only_on_cpu_time_nothing_else_wants(
+        tmp_path: Path) -> None:
+    assert _worker_with(tmp_path, "idle").stdout.strip() == str(os.SCHED_IDLE)
+    assert _worker_with(tmp_path, "normal").stdout.strip() == str(os.SCHED_OTHER)
+
+
+def test_the_worker_refuses_a_priority_it_does_not_know(tmp_path: Path) -> None:
+    done = _worker_with(tmp_path, "19")
+
+    assert done.returncode == 2
+    assert "WORKER_PRIORITY must be normal or idle, not '19'" in done.stderr

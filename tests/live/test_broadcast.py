@@ -97,3 +97,17 @@ async def test_it_sends_from_synchronous_code_running_inside_an_event_loop(
         broadcast.send_now({"type": "host.snapshot", "host": 1}, ["fleet"])
 
     assert "could not broadcast" not in caplog.text
+
+
+@override_settings(CHANNEL_LAYERS={"default": {
+    "BACKEND": "channels_redis.core.RedisChannelLayer",
+    "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}})
+def test_a_worker_process_logs_a_channel_layer_that_is_down(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    own = broadcast._OwnLoop()
+    own.enabled = True
+    monkeypatch.setattr(broadcast, "_OWN_LOOP", own)
+    with caplog.at_level(logging.WARNING, logger="webapp.live.broadcast"):
+        broadcast.send_now({"type": "host.analysed", "host": 1}, ["fleet"])
+
+    assert "could not broadcast host.analysed" in caplog.text

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 
 from webapp.asgi import application
+from webapp.live import broadcast
 from webapp.live.broadcast import MESSAGE_TYPE, send_now
 
 pytestmark = [
@@ -137,3 +138,26 @@ async def group_members(layer: object, group: str) -> list[bytes]:
     key = layer._group_key(group)  # type: ignore[attr-defined]
     connection = layer.connection(layer.consistent_hash(group))  # type: ignore[attr-defined]
     return list(await connection.zrange(key, 0, -1))
+
+
+async def test_a_worker_process_sends_every_event_on_one_loop_of_its_own(
+        layer: object, alice_cookie: bytes, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
+    own = broadcast._OwnLoop()
+    own.enabled = True
+    monkeypatch.setattr(broadcast, "_OWN_LOOP", own)
+    # The loop's connections are closed on it before the fixture empties the layer.
+    request.addfinalizer(own.close)  # noqa: PT021 - the loop must close in this test
+    communicator = socket("/ws/live/?groups=fleet,host-12", alice_cookie)
+    assert (await communicator.connect())[0]
+    await joined(communicator, "fleet", "host-12")
+
+    await asyncio.to_thread(send_now, {"type": "host.analysed", "host": 12}, ["fleet", "host-12"])
+    first = own._loop
+    await asyncio.to_thread(send_now, {"type": "host.snapshot", "host": 12}, ["host-12"])
+
+    assert first is not None and own._loop is first and first.is_running()
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(3)]
+    assert received == [{"type": "host.analysed", "host": 12}] * 2 + [
+        {"type": "host.snapshot", "host": 12}]
+    await communicator.disconnect()

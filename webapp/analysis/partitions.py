@@ -341,6 +341,7 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
 # snapshots changed since, the graph is updated for those hosts instead of computed again.
 _LAST_GRAPH: list[tuple[FleetInputs, EffectiveGraph, BundleAnalysis]] = []
 UPDATE_HOSTS = 8  # hosts changed since the last graph that are updated rather than recomputed
+UPDATE_SHARE = 0.5  # and up to this share of the fleet, when that is more
 
 
 def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
@@ -358,11 +359,13 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
         # arrives host by host.
         changed = [h for h, digest in inputs.snapshots.items()
                    if before.snapshots.get(h) != digest]
-        # Past an eighth of the fleet, computing the graph afresh costs less than updating
-        # it host by host (each update meets every destination): at 1,000 hosts a full
-        # computation takes as long as updating about 150 (bench/partition_bench.py).
+        # Past half the fleet, computing the graph afresh costs less than updating it host
+        # by host: at 1,000 hosts a full computation takes as long as parsing and updating
+        # 500 to 650 (bench/graph_bench.py). A lower bar feeds itself under load: a full
+        # computation lasts long enough for the next batch to find as many hosts changed.
         if (same and set(before.snapshots) <= set(inputs.snapshots)
-                and len(changed) <= max(UPDATE_HOSTS, len(inputs.snapshots) // 8)):
+                and len(changed) <= max(UPDATE_HOSTS,
+                                        int(len(inputs.snapshots) * UPDATE_SHARE))):
             for host in changed:
                 previous.update_host(analysis.fleet.hosts[host])
             graph = previous

@@ -221,9 +221,8 @@ def test_a_hosts_first_snapshot_updates_the_previous_graph_and_agrees_with_a_fre
     assert {h: (fresh.edges_into(h), fresh.findings_of(h)) for h in hosts} == per_host
 
 
-def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
-        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(partitions, "UPDATE_HOSTS", 0)  # any changed host is one too many
+def _graph_then_node_02_edited() -> object:
+    """The graph computed afresh; then node-02 sends a new snapshot."""
     partitions._LAST_GRAPH.clear()
     partitions._RESULTS.clear()
     partitions.fleet_result()
@@ -233,6 +232,26 @@ def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
     dumps["iptables-save"] = dumps["iptables-save"].replace("COMMIT", "# edited\nCOMMIT", 1)
     ingest_snapshot(node_02, node_02.last_snapshot.collected_at + timedelta(minutes=1), dumps,
                     {})
+    return graph
+
+
+def test_up_to_half_the_fleet_changed_is_updated_not_computed_again(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lower share fed itself under load: a full computation took long enough for the next
+    # batch to find as many hosts changed again.
+    monkeypatch.setattr(partitions, "UPDATE_HOSTS", 0)  # only the share counts
+    graph = _graph_then_node_02_edited()
+
+    partitions.fleet_result()  # one host of three changed
+
+    assert partitions._LAST_GRAPH[0][1] is graph
+
+
+def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(partitions, "UPDATE_HOSTS", 0)  # any changed host is one too many
+    monkeypatch.setattr(partitions, "UPDATE_SHARE", 0.0)
+    graph = _graph_then_node_02_edited()
 
     updated = partitions.fleet_result()
 
