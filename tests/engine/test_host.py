@@ -54,3 +54,32 @@ def test_at_equal_priority_the_chain_registered_last_runs_first():
     listing = json.dumps({"nftables": _table("first", 1, "drop") + _table("second", 2, "drop")})
     result = load_host(nft_json=listing).explain(probe(22))
     assert (result.verdict, result.decided_by.table) == ("DROP", "second")
+
+
+SETS = "create peers hash:ip family inet\nadd peers 10.9.1.1\n"
+RULES = """*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m set --match-set peers src -m tcp --dport {port} -j ACCEPT
+COMMIT
+"""
+NAMES = ("hosts/a/iptables-save", "hosts/a/ip6tables-save", "hosts/a/ipset-save",
+         "hosts/a/nft.json")
+
+
+def test_new_rules_with_the_same_sets_share_the_sets_parsed_before():
+    before = load_host(iptables=RULES.format(port=22), ipset=SETS, names=NAMES)
+    after = load_host(iptables=RULES.format(port=80), ipset=SETS, names=NAMES)
+
+    assert after.ipsets is before.ipsets
+    assert after.explain(probe(80)).verdict == "ACCEPT"
+    assert after.explain(probe(22)).verdict == "DROP"
+
+
+def test_changed_sets_are_parsed_again():
+    first = load_host(iptables=RULES.format(port=22), ipset=SETS, names=NAMES)
+    other = load_host(iptables=RULES.format(port=22), ipset=SETS.replace("10.9.1.1", "10.9.1.2"),
+                      names=NAMES)
+
+    assert other.ipsets is not first.ipsets
+    assert first.explain(probe(22)).verdict == "ACCEPT"
+    assert other.explain(probe(22)).verdict == "DROP"  # 10.9.1.1 left the set

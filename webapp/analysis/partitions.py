@@ -366,8 +366,7 @@ def _reuse_graph(analysis: BundleAnalysis, inputs: FleetInputs) -> None:
         if (same and set(before.snapshots) <= set(inputs.snapshots)
                 and len(changed) <= max(UPDATE_HOSTS,
                                         int(len(inputs.snapshots) * UPDATE_SHARE))):
-            for host in changed:
-                previous.update_host(analysis.fleet.hosts[host])
+            previous.update_hosts(analysis.fleet.hosts[host] for host in changed)
             graph = previous
             analysis.inherit_drift(earlier)
     if graph is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from threading import Lock
 
 from collectors.errors import ParseWarning
 from collectors.ipset.values import IpSetDump
@@ -77,14 +79,31 @@ def load_host(iptables: str | None = None, ip6tables: str | None = None,
     return host
 
 
+# The last sets parsed under each dump name (a host's: the analysis names dumps by host), by
+# the text's digest: a host's new rules mostly come with the same sets, whose thousands of
+# members cost more to parse than the rules. Parsed and compiled sets are never changed, so
+# the host's new state shares them with the old one; one entry a name bounds the memory.
+_LAST_SETS: dict[str, tuple[bytes, IpSetDump, SetLookup]] = {}
+_SETS_LOCK = Lock()
+
+
 def _load_sets(text: str, name: str, host: HostRules) -> SetLookup:
     from collectors.ipset import parse_ipset_save
     from webapp.engine.iptables.ipsets import compile_sets
 
-    dump = parse_ipset_save(text, name)
+    digest = hashlib.sha256(text.encode()).digest()
+    with _SETS_LOCK:
+        last = _LAST_SETS.get(name)
+    if last is not None and last[0] == digest:
+        dump, lookup = last[1], last[2]
+    else:
+        dump = parse_ipset_save(text, name)
+        lookup = compile_sets(dump)
+        with _SETS_LOCK:
+            _LAST_SETS[name] = (digest, dump, lookup)
     host.ipsets = dump
     host.warnings.extend(dump.warnings)
-    return compile_sets(dump)
+    return lookup
 
 
 def _load_nft(text: str, name: str, host: HostRules, skip: set[tuple[str, str]]) -> None:

@@ -74,3 +74,30 @@ def test_the_service_is_what_opens_the_pair_when_direct_traffic_is_dropped() -> 
         assert pair.allowed.texts() == ["tcp/8080"]
         n1 = [e for e, _ in pair.evidence() if e.host == "n1"]
         assert n1 and "through service 10.96.0.20:80" in (n1[0].note or "")
+
+
+def test_updating_several_hosts_at_once_agrees_with_a_full_run() -> None:
+    only_service = KUBE_PROXY.replace(
+        f"-A FORWARD -i {CLIENT.interface} -j ACCEPT",
+        "-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT")
+
+    def fleet(web_b_port: int, client_rules: str) -> Fleet:
+        return Fleet({
+            "n1": load_host_state("n1", {"iptables-save": client_rules}, T0),
+            "n2": load_host_state("n2", {"iptables-save": ingress(WEB_A.interface, 8080)}, T0),
+            "n3": load_host_state("n3", {"iptables-save": ingress(WEB_B.interface, web_b_port)},
+                                  T0),
+        }, (CLIENT, WEB_A, WEB_B))
+
+    graph = compute_graph(fleet(9999, KUBE_PROXY))
+    after = fleet(8080, only_service)  # the client's host and web-b's host both changed
+
+    graph.update_hosts([after.hosts["n1"], after.hosts["n3"]])
+
+    full = compute_graph(after)
+    assert {k: p.allowed.texts() for k, p in graph.pairs.items()} == {
+        k: p.allowed.texts() for k, p in full.pairs.items()}
+    # Only the service opens client-1 to web-b now: added once both hosts were updated.
+    assert graph.pairs[("client-1", "web-b")].allowed.texts() == ["tcp/8080"]
+    assert [e.note for e, _ in graph.pairs[("client-1", "web-b")].evidence()] == [
+        e.note for e, _ in full.pairs[("client-1", "web-b")].evidence()]

@@ -169,6 +169,18 @@ class EffectiveGraph:
     def update_host(self, state: HostState) -> set[tuple[str, str]]:
         """A host's new snapshot: recompute what its rules decide; returns the pairs whose
         answer was recomputed (those with a workload on the host)."""
+        return self.update_hosts([state])
+
+    def update_hosts(self, states: Iterable[HostState]) -> set[tuple[str, str]]:
+        """update_host for several hosts; what workloads reach through service addresses is
+        worked out once, after all of them (it reads every host's nat table)."""
+        touched: set[tuple[str, str]] = set()
+        for state in states:
+            touched |= self._update_rules(state)
+        self._through_services()
+        return touched
+
+    def _update_rules(self, state: HostState) -> set[tuple[str, str]]:
         self.fleet.hosts[state.name] = state
         self._engines.pop(state.name, None)
         local = {w.name for w in self._by_host.get(state.name, ())}
@@ -220,7 +232,6 @@ class EffectiveGraph:
                     sources = self._into.get(workload.name)
                     if sources:
                         touched |= {(name, workload.name) for name in sources.keys() & changed}
-        self._through_services()
         return touched
 
     def update_membership(self, workloads: Iterable[Workload]) -> None:
