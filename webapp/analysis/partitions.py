@@ -19,6 +19,7 @@ from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
+from webapp.analysis.heap import HEAP
 from webapp.analysis.models import AnalysisState, DriftFinding, GraphEdge
 from webapp.analysis.timeline import (
     DatabaseAnalysis,
@@ -327,8 +328,10 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         found = _RESULTS.get(inputs.digest)
     if found is not None:
         return found
-    analysis = DatabaseAnalysis(load_database_timeline(inputs.membership))
-    _reuse_graph(analysis, inputs)
+    with HEAP.building():
+        analysis = DatabaseAnalysis(load_database_timeline(inputs.membership))
+        _reuse_graph(analysis, inputs)
+    HEAP.settled()
     result = FleetResult(inputs, analysis)
     with _LOCK:
         # The graph is the previous result's, updated: only this result reads it right.
