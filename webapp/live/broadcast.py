@@ -41,16 +41,19 @@ def broadcast(event: dict[str, Any], groups: Iterable[str]) -> None:
 
 def send_now(event: dict[str, Any], groups: Iterable[str]) -> None:
     """Send `event` to each group now, logging instead of raising when the layer fails."""
-    if _OWN_LOOP.enabled:
-        _OWN_LOOP.send(event, tuple(groups))
-        return
-    if _in_event_loop():
-        # Synchronous code called from an event loop's own thread cannot wait on the loop
-        # it blocks: send from a helper thread instead.
-        with ThreadPoolExecutor(max_workers=1) as helper:
-            helper.submit(_send, event, tuple(groups)).result()
-        return
-    _send(event, groups)
+    targets = tuple(groups)
+    try:
+        if _OWN_LOOP.enabled:
+            _OWN_LOOP.send(event, targets)
+        elif _in_event_loop():
+            # Synchronous code called from an event loop's own thread cannot wait on the loop
+            # it blocks: send from a helper thread instead.
+            with ThreadPoolExecutor(max_workers=1) as helper:
+                helper.submit(async_to_sync(_group_send), event, targets).result()
+        else:
+            async_to_sync(_group_send)(event, targets)
+    except Exception:  # Redis down or unreachable: pages catch up on their next refetch
+        logger.warning("could not broadcast %s", event.get("type"), exc_info=True)
 
 
 def _in_event_loop() -> bool:
@@ -59,13 +62,6 @@ def _in_event_loop() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _send(event: dict[str, Any], groups: Iterable[str]) -> None:
-    try:
-        async_to_sync(_group_send)(event, tuple(groups))
-    except Exception:  # Redis down or unreachable: pages catch up on their next refetch
-        logger.warning("could not broadcast %s", event.get("type"), exc_info=True)
 
 
 async def _group_send(event: dict[str, Any], groups: tuple[str, ...]) -> None:
@@ -113,11 +109,8 @@ class _OwnLoop:
         loop.close()  # the channel layer closes its connections of this loop first
 
     def send(self, event: dict[str, Any], groups: tuple[str, ...]) -> None:
-        try:
-            asyncio.run_coroutine_threadsafe(_group_send(event, groups),
-                                             self._running_loop()).result(self.SEND_TIMEOUT)
-        except Exception:  # as _send: the data is stored either way
-            logger.warning("could not broadcast %s", event.get("type"), exc_info=True)
+        asyncio.run_coroutine_threadsafe(_group_send(event, groups),
+                                         self._running_loop()).result(self.SEND_TIMEOUT)
 
 
 _OWN_LOOP = _OwnLoop()
