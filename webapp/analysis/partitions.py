@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 # reads its partition from one analysis instead of setting up the fleet again.
 _RESULTS: dict[str, FleetResult] = {}
 _LOCK = Lock()
+# Evidence entries a result takes over from the one before (see FleetResult): past this many,
+# a result starts afresh, which frees the entries of verdicts replaced since.
+EVIDENCE_CACHE_LIMIT = 400_000
 STEPS = 4  # claimed, fleet computed, partition taken, stored
 
 # Sent by the analysis task with `host_id` once a host's new partition is committed.
@@ -54,7 +57,8 @@ class FleetResult:
     workload lives. It reads the process's graph, which the next `fleet_result` for other
     inputs updates in place: read it before asking for another."""
 
-    def __init__(self, inputs: FleetInputs, analysis: DatabaseAnalysis) -> None:
+    def __init__(self, inputs: FleetInputs, analysis: DatabaseAnalysis,
+                 earlier: FleetResult | None = None) -> None:
         self.inputs = inputs
         self.analysis = analysis
         self.hosts_of = {w.name: w.host for w in analysis.fleet.workloads}
@@ -64,6 +68,14 @@ class FleetResult:
         # written out once per (verdicts, allowed).
         self._parts: dict[tuple[int, int, int], tuple[Any, ...]] = {}
         self._sides: dict[tuple[int, int], tuple[PathVerdicts, PortSet, list[_Entry]]] = {}
+        if (earlier is not None and earlier.analysis.graph is analysis.graph
+                and len(earlier._parts) + len(earlier._sides) < EVIDENCE_CACHE_LIMIT):
+            # The graph was updated in place: the verdicts of hosts that did not change are
+            # the same objects, so their evidence is still right. Each entry keeps its key's
+            # objects, so an id is never another object's; the entries of replaced verdicts
+            # are dropped only with the whole cache, at the limit.
+            self._parts = earlier._parts
+            self._sides = earlier._sides
 
     def _local(self, host: str) -> list[str]:
         return [w.name for w in self.analysis.graph.workloads_on(host)]
@@ -332,7 +344,9 @@ def fleet_result(inputs: FleetInputs | None = None) -> FleetResult:
         analysis = DatabaseAnalysis(load_database_timeline(inputs.membership))
         _reuse_graph(analysis, inputs)
     HEAP.settled()
-    result = FleetResult(inputs, analysis)
+    with _LOCK:
+        earlier = next(iter(_RESULTS.values()), None)
+    result = FleetResult(inputs, analysis, earlier)
     with _LOCK:
         # The graph is the previous result's, updated: only this result reads it right.
         _RESULTS.clear()

@@ -18,6 +18,7 @@ from collectors.iptables import parse_iptables_save
 from tests.engine.analysis.fleets import T0, build, intent, spec, workload
 from tests.engine.analysis.test_drift import GONE, LIVE, POLICY, REUSED, counted, plant
 from tests.engine.analysis.test_services import KUBE_PROXY, ingress
+from webapp.engine.analysis import drift
 from webapp.engine.analysis.drift import KINDS, DriftContext, Finding, compute_drift
 from webapp.engine.analysis.fleet import Fleet, HostState, load_host_state
 from webapp.engine.analysis.graph import EffectiveGraph, compute_graph
@@ -146,6 +147,44 @@ def test_the_whole_fleet_after_one_hosts_calls_is_unchanged(
     for host in graph.fleet.hosts:
         compute_drift(graph, context, hosts={host})
     assert as_json(compute_drift(graph, context)) == as_json(findings)
+
+
+def test_a_hosts_set_members_are_read_once_while_it_keeps_the_same_sets(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    graph, context = planted()
+    real = drift._ipset_members
+    reads: list[str] = []
+    monkeypatch.setattr(drift, "_ipset_members",
+                        lambda ipset: reads.append(ipset.name) or real(ipset))
+    first = compute_drift(graph, context, hosts={"n2"})
+    assert "seg-web" in reads and any(f.address == "10.2.0.99" for f in first)
+    reads.clear()
+
+    again = compute_drift(graph, context, hosts={"n2"})
+
+    assert reads == []
+    assert as_json(again) == as_json(first)
+
+
+def test_a_host_whose_sets_changed_has_its_members_judged_again() -> None:
+    graph, context = planted()
+    before = compute_drift(graph, context, hosts={"n2"})
+
+    def emptied(host: str, dumps: dict[str, str]) -> dict[str, str]:
+        edited = plant(host, dumps)
+        if host == "n2":  # the member no workload owns leaves n2's web set
+            edited["ipset-save"] = edited["ipset-save"].replace("add seg-web 10.2.0.99\n", "")
+        return edited
+
+    changed = build(POLICY, LIVE, edit=emptied, hosts=("n1", "n2", "n3"))
+    graph.update_hosts([changed.hosts["n2"]])
+
+    after = compute_drift(graph, context, hosts={"n2"})
+
+    assert any(f.address == "10.2.0.99" for f in before)
+    assert not any(f.address == "10.2.0.99" for f in after)
+    fresh = compute_drift(compute_graph(changed), planted()[1], hosts={"n2"})
+    assert as_json(after) == as_json(fresh)
 
 
 @pytest.mark.parametrize("use_sets", [True, False])

@@ -263,6 +263,36 @@ def test_more_changed_hosts_than_are_updated_compute_the_graph_afresh(
     assert partitions.fleet_result().edges == edges
 
 
+def _every_partition(result: partitions.FleetResult) -> dict[str, list[dict[str, Any]]]:
+    return {host.name: result.edges_into(host.name) for host in Host.objects.order_by("name")}
+
+
+def test_evidence_is_carried_to_the_updated_graph_and_worked_out_again_where_it_changed(
+        demo: Path) -> None:
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    first = partitions.fleet_result()
+    before = _every_partition(first)
+    node_02 = _node("node-02")
+    dumps = dict(node_02.last_snapshot.dumps)
+    # A rule ahead of the others: every later line, and so node-02's evidence, moves down.
+    dumps["iptables-save"] = dumps["iptables-save"].replace(
+        "-A FORWARD", "-A FORWARD -s 192.0.2.1/32 -p tcp -m tcp --dport 1 -j ACCEPT\n"
+        "-A FORWARD", 1)
+    ingest_snapshot(node_02, node_02.last_snapshot.collected_at + timedelta(minutes=1), dumps,
+                    {})
+
+    updated = partitions.fleet_result()
+    after = _every_partition(updated)
+
+    assert partitions._LAST_GRAPH[0][1] is first.analysis.graph  # updated, not recomputed
+    assert updated._sides is first._sides  # the evidence of unchanged hosts carried over
+    assert after["node-02"] != before["node-02"]
+    partitions._LAST_GRAPH.clear()
+    partitions._RESULTS.clear()
+    assert after == _every_partition(partitions.fleet_result())  # as a fresh computation
+
+
 def test_only_hosts_a_run_flags_are_asked_for_again(demo: Path) -> None:
     from webapp.analysis.partitions import flag_hosts_due
 

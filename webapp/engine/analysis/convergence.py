@@ -187,8 +187,9 @@ def _shared_probe(base: EffectiveGraph, state: HostState) -> HostProbe:
 
 
 def _named(state: HostState, single: dict[Hashable, str | None]) -> frozenset[str]:
-    """The single addresses a host's rules or sets name (drift's _named_addresses), reading
-    each value once: the same set members come back in snapshot after snapshot."""
+    """The single addresses a host's rules or sets name (drift's _rule_addresses and
+    _host_sets), reading each value once: the same set members come back in snapshot after
+    snapshot."""
     rules = state.rules
     if rules is None:
         return frozenset()

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -363,40 +371,50 @@ def _addresses(fleet: Fleet, context: DriftContext) -> _Addresses:
     # Whose an address is needs every workload, live or gone: indexed once per workloads.
     return _cached(context, "addresses", (fleet.workloads, context.former_workloads), build)
 
-def _named_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any] | None,
-                                                         str | None, list[str]]]:
-    """(address, rule ref or None, set name or None, other members) for every single address
-    a host's rules or sets name."""
-    rules = state.rules
-    if rules is None:
+def _rule_addresses(state: HostState) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(address, rule ref) for every single address a host's rules name."""
+    if state.rules is None:
         return
-    for ruleset in rules.rulesets.values():
+    for ruleset in state.rules.rulesets.values():
         for rule in ruleset.rules():
             for opt in rule.spec.base:
                 if opt.name in ("source", "destination"):
                     for text in opt.value.split(","):
                         address = _single_address(text)
                         if address is not None:
-                            yield address, _rule_ref(rule), None, []
+                            yield address, _rule_ref(rule)
+
+
+def _host_sets(state: HostState) -> Iterator[tuple[object, str, Callable[[], list[str]]]]:
+    """(set, name, its single-address members) for every ipset and nft set of a host; the
+    members are read when called."""
+    rules = state.rules
+    if rules is None:
+        return
     if rules.ipsets is not None:
         for ipset in rules.ipsets.sets.values():
-            members = []
-            for member in ipset.members:
-                if member.nomatch:
-                    continue
-                for value in member.values[:1]:
-                    address = _single_address(str(value))
-                    if address is not None:
-                        members.append(address)
-            for address in members:
-                yield address, None, ipset.name, members
+            yield ipset, ipset.name, functools.partial(_ipset_members, ipset)
     if rules.nft is not None:
         for table in rules.nft.tables.values():
             for nset in table.sets.values():
-                members = [a for a in (_single_address(str(e)) for e in nset.elements
-                                       if isinstance(e, str)) if a is not None]
-                for address in members:
-                    yield address, None, nset.name, members
+                yield nset, nset.name, functools.partial(_nft_members, nset)
+
+
+def _ipset_members(ipset: Any) -> list[str]:
+    members = []
+    for member in ipset.members:
+        if member.nomatch:
+            continue
+        for value in member.values[:1]:
+            address = _single_address(str(value))
+            if address is not None:
+                members.append(address)
+    return members
+
+
+def _nft_members(nset: Any) -> list[str]:
+    return [a for a in (_single_address(str(e)) for e in nset.elements if isinstance(e, str))
+            if a is not None]
 
 
 @functools.lru_cache(maxsize=1 << 16)  # the same host addresses on every call
@@ -421,48 +439,101 @@ def _rule_ref(rule: Rule) -> dict[str, Any]:
 
 
 
+# Sets whose members' findings are remembered (see _set_suspects); past this many, forgotten.
+SET_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Suspect:
+    """An address a set names that is stale whatever the host: no live workload owns it
+    (`owner` None) or `reason` says why its owner is the wrong one."""
+
+    address: str
+    previous: tuple[Workload, ...]
+    owner: Workload | None
+    reason: str | None
+
+
 def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses,
            host_addresses: Container[str]) -> Iterator[Finding]:
     """Addresses a host's rules or sets name that no live workload owns, or that a workload
     of another segment owns now."""
     owners, former = known.owners, known.former
     seen: set[tuple[str, str, str]] = set()
-    # A set's members' segments, read once per set rather than once per member.
-    member_segments: dict[int, tuple[list[str], list[tuple[str, frozenset[str]]]]] = {}
-    for address, rule, set_name, members in _named_addresses(state):
-        key = (address, repr(rule), set_name or "")
+    since = context.host_since(host)
+    for address, rule in _rule_addresses(state):
+        key = (address, repr(rule), "")
         if key in seen or address in host_addresses:
             continue
         seen.add(key)
-        owner = owners.get(address)
-        previous = former.get(address, [])
-        since = context.host_since(host)
-        if owner is None:
-            if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
-                continue  # an address outside the fleet: not Segscope's to judge
-            # A stopped workload's address is stale from its stop on, not from the
-            # host's rules: until then its owner was live (as owner.started_at below).
-            gone = _later(since, *(w.stopped_at for w in previous))
-            yield Finding("stale", host, rule, set_name, address,
-                          _segment(context, previous[-1] if previous else None), None,
-                          tuple(w.name for w in previous), (), gone,
-                          "no live workload owns this address")
-            continue
-        found = member_segments.get(id(members))
-        if found is None:
-            segments = _segments(context)
-            found = member_segments[id(members)] = (members, [
-                (a, frozenset(segments.of(owners[a].labels))) for a in members if a in owners])
-        reason = _reused(context, owner, previous, found[1], address)
-        if reason:
-            yield Finding("stale", host, rule, set_name, address,
-                          _segment(context, previous[-1] if previous else None),
-                          _segment(context, owner),
-                          (*(w.name for w in previous), owner.name), (),
-                          _later(since, owner.started_at), reason)
+        suspect = _suspect(context, known, address, owners.get(address),
+                           former.get(address, []), [])
+        if suspect is not None:
+            yield _stale_finding(host, rule, None, suspect, since, context)
+    for nset, name, members in _host_sets(state):
+        for suspect in _set_suspects(context, known, nset, members):
+            key = (suspect.address, "None", name)
+            if key in seen or suspect.address in host_addresses:
+                continue
+            seen.add(key)
+            yield _stale_finding(host, None, name, suspect, since, context)
 
 
-def _reused(context: DriftContext, owner: Workload, previous: list[Workload],
+def _set_suspects(context: DriftContext, known: _Addresses, nset: object,
+                  read: Callable[[], list[str]]) -> list[_Suspect]:
+    """The stale suspects among a set's members, worked out once per set object: a host's
+    new rules mostly come with the same sets (parsed once, shared), whose thousands of members
+    cost more than the rest of its drift."""
+    cache: dict[int, tuple[object, list[_Suspect]]] = _cached(
+        context, "set-suspects", (known, _segments(context)), dict)
+    found = cache.get(id(nset))
+    if found is not None and found[0] is nset:
+        return found[1]
+    members = read()
+    owners = known.owners
+    segments = _segments(context)
+    owned = [(a, frozenset(segments.of(owners[a].labels))) for a in members if a in owners]
+    suspects = []
+    for address in dict.fromkeys(members):
+        suspect = _suspect(context, known, address, owners.get(address),
+                           known.former.get(address, []), owned)
+        if suspect is not None:
+            suspects.append(suspect)
+    if len(cache) >= SET_CACHE_LIMIT:
+        cache.clear()
+    cache[id(nset)] = (nset, suspects)  # the set is kept with its entry: its id stays its own
+    return suspects
+
+
+def _suspect(context: DriftContext, known: _Addresses, address: str, owner: Workload | None,
+             previous: list[Workload], members: list[tuple[str, frozenset[str]]]
+             ) -> _Suspect | None:
+    if owner is None:
+        if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
+            return None  # an address outside the fleet: not Segscope's to judge
+        return _Suspect(address, tuple(previous), None, None)
+    reason = _reused(context, owner, previous, members, address)
+    return _Suspect(address, tuple(previous), owner, reason) if reason else None
+
+
+def _stale_finding(host: str, rule: dict[str, Any] | None, set_name: str | None,
+                   suspect: _Suspect, since: datetime | None,
+                   context: DriftContext) -> Finding:
+    previous, owner = suspect.previous, suspect.owner
+    before = _segment(context, previous[-1] if previous else None)
+    if owner is None:
+        # A stopped workload's address is stale from its stop on, not from the host's rules:
+        # until then its owner was live (as owner.started_at below).
+        return Finding("stale", host, rule, set_name, suspect.address, before, None,
+                       tuple(w.name for w in previous), (),
+                       _later(since, *(w.stopped_at for w in previous)),
+                       "no live workload owns this address")
+    return Finding("stale", host, rule, set_name, suspect.address, before,
+                   _segment(context, owner), (*(w.name for w in previous), owner.name), (),
+                   _later(since, owner.started_at), suspect.reason)
+
+
+def _reused(context: DriftContext, owner: Workload, previous: Sequence[Workload],
             members: list[tuple[str, frozenset[str]]], address: str) -> str | None:
     """Why an address a rule or set names now reaches the wrong workload, if it does;
     `members` are the owned addresses of its set with their owners' segments."""

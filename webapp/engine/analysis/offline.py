@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,8 +96,13 @@ class BundleAnalysis:
         if not (isinstance(managed, ControlPlaneRules) and managed.renders(self.intent,
                                                                             self.fleet)):
             managed = self._managed_rules()  # rendering a host costs more than its drift
+        selectors: Mapping[str, Mapping[str, str]] = self.selectors
+        if base is not None and base.selectors == selectors:
+            # The same segments: the indexes built on the earlier selectors (segments by
+            # labels, findings by set) stay valid, and _cached knows them by identity.
+            selectors = base.selectors
         context = DriftContext(
-            self.selectors, intended,
+            selectors, intended,
             intent_since=self.intent_version.published_at if self.intent_version else None,
             former_workloads=former,
             host_since=self._host_since, rule_zero_since=self._rule_zero_since,
