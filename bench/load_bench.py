@@ -86,6 +86,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds a short-lived workload runs")
     parser.add_argument("--web-processes", type=int, default=2, help="WEB_CONCURRENCY")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery children")
+    parser.add_argument("--worker-priority", choices=("normal", "high"), default="high",
+                        help="the analysis worker's WORKER_PRIORITY (docker-compose.yml: high)")
     parser.add_argument("--no-background-worker", dest="background_worker",
                         action="store_false",
                         help="one worker takes both queues (no idle-priority background worker)")
@@ -134,11 +136,13 @@ class Run:
                                      SECURE_SSL_REDIRECT="false",
                                      CELERY_BEAT_SCHEDULE=str(self.work / "beat-schedule"))
         self.groups["web"] = deployment.start("web", env, log=self.work / "web.log")
-        # As docker-compose.yml runs them: the analysis worker takes the `celery` queue, a
-        # background worker on idle CPU time convergence and the graph page's data.
+        # As docker-compose.yml runs them: the analysis worker takes the `celery` queue (at
+        # nice -5 unless --worker-priority normal), a background worker on idle CPU time
+        # convergence and the graph page's data.
         background = self.args.background_worker
         self.groups["worker"] = deployment.start(
-            "worker", env, *(("-Q", "celery") if background else ()),
+            "worker", {**env, "WORKER_PRIORITY": self.args.worker_priority},
+            *(("-Q", "celery") if background else ()),
             f"--concurrency={self.args.worker_concurrency}",
             "--without-gossip", "--without-mingle", log=self.work / "worker.log")
         if background:
@@ -236,7 +240,9 @@ class Run:
             flows = FlowWriter(self.work / "flows" / f"{host.name}.log", host, args.agents, i)
             agents.append(SimulatedAgent(host, server, tokens[host.name], self.work / "agents",
                                          self.latencies, flows))
-        self.log(f"{len(agents)} agents against {server}; processes {self.process_counts()}")
+        self.results["worker_priority"] = args.worker_priority
+        self.log(f"{len(agents)} agents against {server}; processes {self.process_counts()}, "
+                 f"analysis worker priority {args.worker_priority}")
         warm = await self.phase("warm-up", agents, None, 1)
         if warm["not_delivered_first_time"]:
             raise RuntimeError(f"the server refused first snapshots: "
