@@ -137,7 +137,7 @@ class Run:
                                      CELERY_BEAT_SCHEDULE=str(self.work / "beat-schedule"))
         self.groups["web"] = deployment.start("web", env, log=self.work / "web.log")
         # As docker-compose.yml runs them: the analysis worker takes the `celery` queue (at
-        # nice -5 unless --worker-priority normal), a background worker on idle CPU time
+        # nice -10 unless --worker-priority normal), a background worker on idle CPU time
         # convergence and the graph page's data.
         background = self.args.background_worker
         self.groups["worker"] = deployment.start(

@@ -140,7 +140,7 @@ def test_the_analysis_worker_at_high_priority_runs_ahead_of_the_web_processes(
 
     assert done.returncode == 0
     if os.geteuid() == 0:  # root may raise a priority; others run at 0, and are told
-        assert done.stdout.split() == [str(os.SCHED_OTHER), "-5"]
+        assert done.stdout.split() == [str(os.SCHED_OTHER), "-10"]
     else:
         assert done.stdout.split() == [str(os.SCHED_OTHER), "0"]
         assert "cannot set niceness" in done.stderr
