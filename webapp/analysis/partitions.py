@@ -126,18 +126,32 @@ class FleetResult:
 
     def exchange(self, host: str) -> tuple[str, set[str]]:
         """What the host's workloads exchange with other hosts' workloads, as a hash, and the
-        hosts at the other end."""
+        hosts at the other end. The hash is of the crossing pairs' JSON, sorted by source and
+        destination: `[[src, dst, allowed texts], ...]`, as stored since the first release."""
         where = self.hosts_of
         graph = self.analysis.graph
         local = self._local(host)
-        pairs = sorted((pair for pair in (*graph.edges_toward(local), *graph.edges_from(local))
-                        if (where.get(pair.src) == host) != (where.get(pair.dst) == host)),
-                       key=lambda pair: (pair.src, pair.dst))
-        crossing = [[pair.src, pair.dst, pair.allowed.texts()] for pair in pairs]
-        peers = {where.get(pair.dst if where.get(pair.src) == host else pair.src)
-                 for pair in pairs}
-        digest = hashlib.sha256(json.dumps(crossing, sort_keys=True).encode()).hexdigest()
-        return digest, {p for p in peers if p is not None}
+        crossing: list[tuple[str, str, PortSet]] = []
+        peers: set[str] = set()
+        # Toward the host the source is at the other end; from it, the destination.
+        for pairs, toward in ((graph.edges_toward(local), True), (graph.edges_from(local), False)):
+            for pair in pairs:
+                other = where.get(pair.src if toward else pair.dst)
+                if other != host:
+                    crossing.append((pair.src, pair.dst, pair.allowed))
+                    if other is not None:
+                        peers.add(other)
+        crossing.sort(key=lambda item: (item[0], item[1]))
+        # The JSON written out by hand: each port set's text once, not once a pair.
+        texts: dict[int, tuple[PortSet, str]] = {}
+        parts = []
+        for src, dst, allowed in crossing:
+            found = texts.get(id(allowed))
+            if found is None:
+                found = texts[id(allowed)] = (allowed, json.dumps(allowed.texts()))
+            parts.append(f"[{json.dumps(src)}, {json.dumps(dst)}, {found[1]}]")
+        text = "[" + ", ".join(parts) + "]"
+        return hashlib.sha256(text.encode()).hexdigest(), peers
 
     @property
     def edges(self) -> list[dict[str, Any]]:

@@ -293,6 +293,29 @@ def test_evidence_is_carried_to_the_updated_graph_and_worked_out_again_where_it_
     assert after == _every_partition(partitions.fleet_result())  # as a fresh computation
 
 
+def test_a_hosts_exchange_is_the_hash_of_its_crossing_pairs_json(demo: Path) -> None:
+    import hashlib
+
+    # Stored hashes are compared with new ones: the text hashed must stay this one.
+    result = partitions.fleet_result()
+    graph = result.analysis.graph
+    where = {w.name: w.host for w in graph.fleet.workloads}
+    crossed = 0
+    for host in Host.objects.values_list("name", flat=True):
+        crossing = sorted([src, dst, pair.allowed.texts()]
+                          for (src, dst), pair in graph.pairs.items()
+                          if (where[src] == host) != (where[dst] == host))
+        peers = {where[dst] if where[src] == host else where[src] for src, dst, _ in crossing}
+        crossed += len(crossing)
+
+        digest, named = result.exchange(host)
+
+        assert digest == hashlib.sha256(json.dumps(crossing, sort_keys=True).encode()
+                                        ).hexdigest()
+        assert named == peers
+    assert crossed  # the demo's hosts do exchange
+
+
 def test_only_hosts_a_run_flags_are_asked_for_again(demo: Path) -> None:
     from webapp.analysis.partitions import flag_hosts_due
 
