@@ -458,7 +458,6 @@ def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses
            host_addresses: Container[str]) -> Iterator[Finding]:
     """Addresses a host's rules or sets name that no live workload owns, or that a workload
     of another segment owns now."""
-    owners, former = known.owners, known.former
     seen: set[tuple[str, str, str]] = set()
     since = context.host_since(host)
     for address, rule in _rule_addresses(state):
@@ -466,8 +465,7 @@ def _stale(host: str, state: HostState, context: DriftContext, known: _Addresses
         if key in seen or address in host_addresses:
             continue
         seen.add(key)
-        suspect = _suspect(context, known, address, owners.get(address),
-                           former.get(address, []), [])
+        suspect = _suspect(context, known, address, [])
         if suspect is not None:
             yield _stale_finding(host, rule, None, suspect, since, context)
     for nset, name, members in _host_sets(state):
@@ -484,30 +482,28 @@ def _set_suspects(context: DriftContext, known: _Addresses, nset: object,
     """The stale suspects among a set's members, worked out once per set object: a host's
     new rules mostly come with the same sets (parsed once, shared), whose thousands of members
     cost more than the rest of its drift."""
+    segments = _segments(context)
     cache: dict[int, tuple[object, list[_Suspect]]] = _cached(
-        context, "set-suspects", (known, _segments(context)), dict)
+        context, "set-suspects", (known, segments), dict)
     found = cache.get(id(nset))
     if found is not None and found[0] is nset:
         return found[1]
     members = read()
     owners = known.owners
-    segments = _segments(context)
     owned = [(a, frozenset(segments.of(owners[a].labels))) for a in members if a in owners]
-    suspects = []
-    for address in dict.fromkeys(members):
-        suspect = _suspect(context, known, address, owners.get(address),
-                           known.former.get(address, []), owned)
-        if suspect is not None:
-            suspects.append(suspect)
+    suspects = [suspect for address in dict.fromkeys(members)
+                if (suspect := _suspect(context, known, address, owned)) is not None]
     if len(cache) >= SET_CACHE_LIMIT:
         cache.clear()
     cache[id(nset)] = (nset, suspects)  # the set is kept with its entry: its id stays its own
     return suspects
 
 
-def _suspect(context: DriftContext, known: _Addresses, address: str, owner: Workload | None,
-             previous: list[Workload], members: list[tuple[str, frozenset[str]]]
-             ) -> _Suspect | None:
+def _suspect(context: DriftContext, known: _Addresses, address: str,
+             members: list[tuple[str, frozenset[str]]]) -> _Suspect | None:
+    """Whether an address a rule or set names is stale; `members` as _reused takes them."""
+    owner = known.owners.get(address)
+    previous = known.former.get(address, [])
     if owner is None:
         if not previous and _space(ipaddress.ip_address(address)) not in known.spaces:
             return None  # an address outside the fleet: not Segscope's to judge
